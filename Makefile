@@ -1,0 +1,31 @@
+# Quick start:  make setup  (venv + ROS wheels + colcon build)   make test  (whole suite)
+SHELL := /bin/bash
+BUILD_STAMP := install/.instructpart-built
+# Everything colcon installs: a new or changed file means a rebuild (symlink install
+# makes edits to existing files live without one).
+BUILD_INPUTS := setup.cfg setup.py $(wildcard requirements/*.txt) scripts/setup.sh CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv scripts/*_node launch/* config/*) \
+	$(shell find instructpart_ros -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+
+.PHONY: setup test demo bench clean help
+
+help:
+	@echo "make setup   create .venv (ROS 2 Kilted wheels, CPU torch, project[test]) and colcon build"
+	@echo "make test    run the whole test suite against the colcon install (ARGS=... for pytest)"
+	@echo "make demo    run the perception node on the real knife RGB-D frame, write demo_output/"
+	@echo "make bench   run every benchmark in bench/ (JSON into bench/results/)"
+	@echo "make clean   remove build/, install/, log/ (keeps .venv)"
+
+setup: $(BUILD_STAMP)
+
+$(BUILD_STAMP): $(BUILD_INPUTS)
+	@bash scripts/setup.sh
+	@touch $@
+
+test: setup
+	@bash scripts/run_tests.sh $(ARGS)
+
+bench: setup
+	@bash scripts/run_benchmarks.sh
+
+clean:
+	rm -rf build install log
