@@ -232,11 +232,13 @@ def points_to_pointcloud2(points: np.ndarray, header: Header | None = None,
                 f"colors dtype is {colors.dtype}: expected uint8 RGB; convert with "
                 f".astype(np.uint8)")
     layout = _cloud_layout(colors is not None)
-    data = _zeroed_message_data(len(points) * layout.itemsize)
-    cloud = np.frombuffer(data, layout)  # writes go straight into the message buffer
-    for axis, name in enumerate("xyz"):
-        cloud[name] = points[:, axis]
-    if colors is not None:
+    if colors is None:
+        data = _message_data(points.astype(np.float32, copy=False))
+    else:
+        data = _zeroed_message_data(len(points) * layout.itemsize)
+        cloud = np.frombuffer(data, layout)  # writes go straight into the message buffer
+        for axis, name in enumerate("xyz"):
+            cloud[name] = points[:, axis]
         cloud["rgb"] = _pack_rgb(colors)
     msg = PointCloud2(
         header=header if header is not None else Header(), height=1, width=len(points),
