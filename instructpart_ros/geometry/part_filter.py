@@ -37,14 +37,16 @@ class PartFilter:
     def __post_init__(self) -> None:
         for name in ("min_depth", "max_depth", "outlier_sigmas", "outlier_min_band"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
+            is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not is_number or math.isnan(value) or value < 0:
                 raise ValueError(f"PartFilter.{name} must be a number >= 0, got {value!r}")
         if math.isinf(self.min_depth) or self.max_depth <= self.min_depth:
             raise ValueError(
                 f"PartFilter depth range is empty: min_depth={self.min_depth}, max_depth={self.max_depth}; "
                 "max_depth must be greater than min_depth (use inf for no upper limit)"
             )
-        if isinstance(self.erode_px, bool) or not isinstance(self.erode_px, numbers.Integral) or self.erode_px < 0:
+        is_integer = isinstance(self.erode_px, numbers.Integral) and not isinstance(self.erode_px, bool)
+        if not is_integer or self.erode_px < 0:
             raise ValueError(f"PartFilter.erode_px must be an integer >= 0 (pixels), got {self.erode_px!r}")
         check_voxel_size(self.voxel_size)
 
@@ -55,7 +57,9 @@ def erode_mask(mask: np.ndarray, erode_px: int) -> np.ndarray:
         return mask
     size = 2 * int(erode_px) + 1
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    eroded = cv2.erode(np.ascontiguousarray(mask).view(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    eroded = cv2.erode(
+        np.ascontiguousarray(mask).view(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0
+    )
     return eroded.view(np.bool_)
 
 

@@ -26,7 +26,8 @@ class FilterCounts:
 
     @property
     def kept(self) -> int:
-        return self.mask_pixels - self.eroded - self.invalid_depth - self.out_of_range - self.outliers - self.voxel
+        removed = self.eroded + self.invalid_depth + self.out_of_range + self.outliers + self.voxel
+        return self.mask_pixels - removed
 
     def as_dict(self) -> dict:
         return {**asdict(self), "kept": self.kept}
