@@ -66,6 +66,25 @@ def test_voxel_means_average_the_points_of_each_voxel():
     np.testing.assert_array_equal(voxel_means(points, 0.0), points)
 
 
+def grouped_by_voxel(points, voxel_size):
+    """Reference: a dict from voxel cell to the indices of its points, in voxel-cell order."""
+    groups = {}
+    for index, cell in enumerate(map(tuple, np.floor(points / voxel_size).astype(int))):
+        groups.setdefault(cell, []).append(index)
+    return [groups[cell] for cell in sorted(groups)]
+
+
+@pytest.mark.parametrize("far_outlier", [False, True], ids=["histogram", "sorted-ids"])
+def test_voxel_functions_match_a_dict_grouping(far_outlier):
+    points = np.random.default_rng(1).uniform(0.3, 0.4, (3000, 3))
+    if far_outlier:  # spreads the voxel ids so widely that voxel_labels sorts them instead
+        points[1234] = (30.0, -30.0, 31.9)
+    groups = grouped_by_voxel(points, 0.01)
+    expected_means = np.array([points[group].mean(axis=0) for group in groups])
+    np.testing.assert_allclose(voxel_means(points, 0.01), expected_means, rtol=1e-12)
+    np.testing.assert_array_equal(voxel_first_indices(points, 0.01), sorted(group[0] for group in groups))
+
+
 def plane_with_defects():
     """A 0.5 m plane; inside the 1-px-eroded square: 3 invalid, 2 far (32 m), 1 near (0.05 m) pixel."""
     depth = np.full((30, 40), 500, dtype=np.uint16)

@@ -5,6 +5,10 @@ import math
 
 import numpy as np
 
+# voxel_labels uses a histogram over voxel ids when their span is at most this dense
+DENSE_SPAN_PER_POINT = 8
+DENSE_SPAN_MIN = 1 << 16
+
 
 def check_voxel_size(voxel_size: float) -> float:
     """Return ``voxel_size`` as a float if it is finite and >= 0 (0 = off), else raise."""
@@ -24,11 +28,26 @@ def voxel_ids(points: np.ndarray, voxel_size: float) -> np.ndarray:
     return (x * (y.max() + 1) + y) * (z.max() + 1) + z
 
 
+def voxel_labels(points: np.ndarray, voxel_size: float) -> tuple[np.ndarray, int]:
+    """Label each point with its voxel, 0..M-1 in voxel-id order; returns (labels, M)."""
+    ids = voxel_ids(points, voxel_size)
+    span = int(ids.max()) + 1
+    if span > DENSE_SPAN_PER_POINT * len(ids) + DENSE_SPAN_MIN:  # far outliers: sorting is cheaper
+        _, labels = np.unique(ids, return_inverse=True)
+        return labels, int(labels.max()) + 1
+    # A histogram over all ids avoids np.unique's sort (3x faster on a part).
+    occupied = np.bincount(ids, minlength=span) > 0
+    first_label = np.cumsum(occupied) - 1
+    return first_label[ids], int(first_label[-1]) + 1
+
+
 def voxel_first_indices(points: np.ndarray, voxel_size: float) -> np.ndarray:
     """Sorted indices keeping the first point of each occupied voxel (input order kept)."""
     if voxel_size == 0.0 or len(points) == 0:
         return np.arange(len(points))
-    _, first = np.unique(voxel_ids(points, voxel_size), return_index=True)
+    labels, num_voxels = voxel_labels(points, voxel_size)
+    first = np.full(num_voxels, len(points))
+    np.minimum.at(first, labels, np.arange(len(points)))
     first.sort()
     return first
 
@@ -37,6 +56,7 @@ def voxel_means(points: np.ndarray, voxel_size: float) -> np.ndarray:
     """The mean point of each occupied voxel, float64 ``(M, 3)`` (``points`` itself if size 0)."""
     if voxel_size == 0.0 or len(points) == 0:
         return np.asarray(points, dtype=np.float64)
-    _, inverse, counts = np.unique(voxel_ids(points, voxel_size), return_inverse=True, return_counts=True)
-    sums = np.stack([np.bincount(inverse, weights=points[:, axis]) for axis in range(3)], axis=1)
-    return sums / counts[:, None]
+    labels, num_voxels = voxel_labels(points, voxel_size)
+    counts = np.bincount(labels, minlength=num_voxels)
+    sums = [np.bincount(labels, weights=points[:, axis], minlength=num_voxels) for axis in range(3)]
+    return np.stack(sums, axis=1) / counts[:, None]
