@@ -58,12 +58,11 @@ def test_bad_values_are_named_with_the_fix(values, message):
     assert str(error.value).startswith(message)
 
 
-def test_model_paths_must_be_given_for_the_chosen_model():
+def test_model_checkpoint_must_be_given_and_empty_paths_defer_to_the_checkpoint():
     with pytest.raises(ValueError) as error:
-        NodeConfig.from_values({"model_kind": "pisa", "model_checkpoint": "/w/pisa"}).model_arguments()
+        NodeConfig.from_values({"model_kind": "lisa"}).model_arguments()
     assert str(error.value).startswith(
-        "parameters ['model_vision_tower', 'model_dinov2'] are empty: point them at local weight directories "
-        "(model_kind='pisa')")
+        "parameter model_checkpoint is empty: point it at the local LISA checkpoint directory")
     lisa = NodeConfig.from_values({"model_kind": "lisa", "model_checkpoint": "/w/lisa", "model_vision_tower": "/w/clip",
                                    "model_device": "cpu", "model_dtype": "float32"})
     assert lisa.model_arguments() == dict(kind="lisa", checkpoint="/w/lisa", vision_tower="/w/clip", dinov2=None,

@@ -29,8 +29,10 @@ PARAMETERS: Tuple[ParameterSpec, ...] = (
                   ("pisa", "lisa")),
     ParameterSpec("model_checkpoint", "",
                   "local directory of the PISA or LISA checkpoint (hub ids are refused offline)"),
-    ParameterSpec("model_vision_tower", "", "local directory of the CLIP ViT-L/14 vision tower"),
-    ParameterSpec("model_dinov2", "", "local directory of DINOv2 ViT-L/14 (pisa only; ignored for lisa)"),
+    ParameterSpec("model_vision_tower", "",
+                  "local directory of the CLIP ViT-L/14 vision tower (empty = the one the checkpoint names)"),
+    ParameterSpec("model_dinov2", "",
+                  "local directory of DINOv2 ViT-L/14 (pisa only; empty = the one the checkpoint names)"),
     ParameterSpec("model_device", "cuda", "device the model runs on", ("cuda", "cpu")),
     ParameterSpec("model_dtype", "bfloat16", "model weights' dtype (float32 on CPU)",
                   ("bfloat16", "float16", "float32")),
@@ -140,17 +142,14 @@ class NodeConfig:
             raise ValueError(f"invalid part filter parameters: {error}") from None
 
     def model_arguments(self) -> Dict[str, Any]:
-        """Keyword arguments for ``instructpart_ros.model.load_segmenter``."""
-        missing = [name for name in ("model_checkpoint", "model_vision_tower") if not getattr(self, name)]
-        if self.model_kind == "pisa" and not self.model_dinov2:
-            missing.append("model_dinov2")
-        if missing:
+        """Keyword arguments for ``instructpart_ros.model.load_segmenter`` (empty paths: the checkpoint's own)."""
+        if not self.model_checkpoint:
             raise ValueError(
-                f"parameters {missing} are empty: point them at local weight directories "
-                f"(model_kind={self.model_kind!r}), e.g. model_checkpoint:=/data/weights/PISA-7B"
+                f"parameter model_checkpoint is empty: point it at the local {self.model_kind.upper()} checkpoint "
+                "directory, e.g. model_checkpoint:=/data/weights/PISA (no weights ship with the package)"
             )
         return dict(
-            kind=self.model_kind, checkpoint=self.model_checkpoint, vision_tower=self.model_vision_tower,
+            kind=self.model_kind, checkpoint=self.model_checkpoint, vision_tower=self.model_vision_tower or None,
             dinov2=self.model_dinov2 or None, device=self.model_device, dtype=self.model_dtype,
         )
 
@@ -168,6 +167,20 @@ class NodeConfig:
         for name in ("depth_timeout", "diagnostics_period", "bad_input_log_period"):
             if not getattr(self, name) > 0.0:
                 raise ValueError(f"parameter {name}={getattr(self, name)} must be > 0 seconds")
+
+
+def parameter_from_text(name: str, text: str) -> Any:
+    """A launch argument's text as the parameter's type (``"0.05"`` -> 0.05, ``"true"`` -> True)."""
+    if name not in _SPECS:
+        raise ValueError(f"unknown perception node parameter {name!r}: known are {list(PARAMETER_NAMES)}")
+    kind = type(_SPECS[name].default)
+    try:
+        if kind is bool:
+            return {"true": True, "false": False}[text.strip().lower()]
+        return kind(text)
+    except (KeyError, ValueError):
+        expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+        raise ValueError(f"launch argument {name}:={text!r} must be {expected}") from None
 
 
 def _convert(spec: ParameterSpec, value: Any) -> Any:

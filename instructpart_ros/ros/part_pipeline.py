@@ -1,0 +1,91 @@
+"""One frame + one instruction -> a ``PartSegmentation``: decode, segment, back-project, fit a pose.
+
+ROS-free apart from the message types, so the node stays a thin adapter and this is
+testable in-process.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from instructpart_ros.geometry import PartGeometry, extract_part_points, part_geometry
+
+from . import node_health as kinds
+from .frame_decoding import BadInput, DecodedFrame, decode_frame
+from .instruction_policy import InferencePlan
+from .node_parameters import NodeConfig
+from .result_message import NO_POINTS, part_result
+
+OK = "ok"
+
+
+@dataclass
+class PipelineOutput:
+    result: object  # PartSegmentation
+    rgb: np.ndarray
+    mask: np.ndarray
+    geometry: Optional[PartGeometry]
+    prompt_embedding: object  # torch tensor or None
+    model_ms: float
+
+
+class PartPipeline:
+    """Runs the model and the geometry for one synchronised frame (the caller serialises calls)."""
+
+    def __init__(self, segmenter, config: NodeConfig) -> None:
+        self.segmenter = segmenter
+        self.mode = config.model_mode
+        self.part_filter = config.part_filter()
+        self.pose_voxel_size = config.pose_voxel_size
+        self.pose_min_points = config.pose_min_points
+
+    def run(self, color, depth, camera_info, plan: InferencePlan, no_depth_reason: str = "") -> PipelineOutput:
+        """Segment ``plan.instruction`` on the frame; raises ``BadInput`` for unusable input or a model error.
+
+        ``no_depth_reason`` explains a frame without depth or camera info (the status says it).
+        """
+        frame = decode_frame(color, depth, camera_info)
+        started = time.perf_counter()
+        segmentation = self._segment(frame.rgb, plan)
+        model_ms = (time.perf_counter() - started) * 1e3
+        mask = segmentation.mask
+        if mask.shape != frame.rgb.shape[:2] or mask.dtype != np.bool_:
+            raise BadInput(
+                kinds.MODEL_ERROR,
+                f"model returned a {mask.dtype} mask of shape {mask.shape} for a {frame.rgb.shape[:2]} image: "
+                "expected a bool mask of the image size",
+            )
+        points, colors, geometry, status = self._geometry(frame, mask, no_depth_reason)
+        if not segmentation.found:
+            status = f"no part found: {segmentation.reason or 'the model emitted no [SEG] token'}"
+        elif not mask.any():
+            status = "no part found: the model's mask is empty"
+        result = part_result(
+            color.header, plan.instruction, segmentation.answer, segmentation.score,
+            mask, points, colors, geometry, status,
+        )
+        result.inference_ms = model_ms
+        return PipelineOutput(result, frame.rgb, mask, geometry, segmentation.prompt_embedding, model_ms)
+
+    def _segment(self, rgb: np.ndarray, plan: InferencePlan):
+        try:
+            if plan.runs_language_model:
+                return self.segmenter.segment(rgb, plan.instruction, mode=self.mode)
+            return self.segmenter.segment_with_prompt(rgb, plan.prompt_embedding)
+        except Exception as error:  # noqa: BLE001 - any model failure (e.g. CUDA out of memory) skips one frame
+            raise BadInput(kinds.MODEL_ERROR, f"model error: {type(error).__name__}: {error}") from None
+
+    def _geometry(self, frame: DecodedFrame, mask: np.ndarray, no_depth_reason: str):
+        if frame.depth is None:
+            return NO_POINTS, None, None, f"2D only: {no_depth_reason or 'no depth or camera info'}"
+        try:
+            part = extract_part_points(frame.depth, frame.intrinsics, mask, self.part_filter)
+            geometry = part_geometry(part.points, self.pose_voxel_size, self.pose_min_points)
+        except ValueError as error:
+            raise BadInput(kinds.GEOMETRY_ERROR, f"part geometry: {error}") from None
+        colors = frame.rgb.reshape(-1, 3)[part.pixels]
+        status = OK if geometry.ok else f"no pose: {geometry.reason}"
+        return part.points, colors, geometry, status

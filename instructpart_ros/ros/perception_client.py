@@ -1,0 +1,163 @@
+"""The other side of the perception node, over DDS: publish frames and instructions, collect results.
+
+Used by the demo, the latency benchmark and the integration tests. It runs its own rclpy
+context and executor thread, so it can live next to anything else in a process.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.srv import GetState
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
+
+from instructpart_ros.msg import PartSegmentation
+from instructpart_ros.srv import SegmentPart
+
+from . import topics
+from .perception_node import NODE_NAME
+
+FRAME_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)  # matches either subscriber QoS
+RESULT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+
+@dataclass(frozen=True)
+class Received:
+    msg: object
+    at: float  # time.monotonic() on arrival
+
+
+class PerceptionClient:
+    """Publishes to and listens to one perception node (``node_name``, relative topic names)."""
+
+    def __init__(self, name: str = "perception_client", node_name: str = NODE_NAME) -> None:
+        self.node_name = node_name
+        self.context = Context()
+        rclpy.init(args=[], context=self.context)
+        self.node = Node(name, context=self.context)
+        self._condition = threading.Condition()
+        self.results: List[Received] = []
+        self.diagnostics: List[Received] = []
+        node = self.node
+        self.color_pub = node.create_publisher(Image, topics.COLOR_IMAGE, FRAME_QOS)
+        self.depth_pub = node.create_publisher(Image, topics.DEPTH_IMAGE, FRAME_QOS)
+        self.info_pub = node.create_publisher(CameraInfo, topics.CAMERA_INFO, FRAME_QOS)
+        self.instruction_pub = node.create_publisher(String, topics.INSTRUCTION, RESULT_QOS)
+        self._result_sub = node.create_subscription(
+            PartSegmentation, topics.PART_SEGMENTATION, self._store(self.results), RESULT_QOS)
+        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._store(self.diagnostics), 10)
+        self._get_state = node.create_client(GetState, f"/{node_name}/get_state")
+        self.segment_client = node.create_client(SegmentPart, topics.SEGMENT_PART)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(node)
+        self._thread = threading.Thread(target=self._executor.spin, name=f"{name}_spin", daemon=True)
+        self._thread.start()
+
+    def _store(self, target: list) -> Callable:
+        def callback(msg) -> None:
+            with self._condition:
+                target.append(Received(msg, time.monotonic()))
+                self._condition.notify_all()
+        return callback
+
+    # ------------------------------------------------------------------ node state
+    def lifecycle_state(self, timeout: float = 2.0) -> Optional[str]:
+        """The node's lifecycle state label, or None when its get_state service does not answer."""
+        if not self._get_state.wait_for_service(timeout_sec=timeout):
+            return None
+        future = self._get_state.call_async(GetState.Request())
+        deadline = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return future.result().current_state.label if future.done() else None
+
+    def connected(self) -> bool:
+        """Whether every input has the node as a subscriber and its results reach us."""
+        publishers = (self.color_pub, self.depth_pub, self.info_pub, self.instruction_pub)
+        return all(pub.get_subscription_count() > 0 for pub in publishers) and \
+            self._result_sub.get_publisher_count() > 0
+
+    # ------------------------------------------------------------------ inputs
+    def publish_frame(self, messages: Sequence, depth: bool = True) -> None:
+        """Publish ``(color, depth, camera_info)``; colour last (the synchroniser's pivot)."""
+        color, depth_msg, camera_info = messages
+        if depth and depth_msg is not None:
+            self.depth_pub.publish(depth_msg)
+        if camera_info is not None:
+            self.info_pub.publish(camera_info)
+        self.color_pub.publish(color)
+
+    def publish_instruction(self, text: str) -> None:
+        self.instruction_pub.publish(String(data=text))
+
+    # ------------------------------------------------------------------ outputs
+    def result_count(self) -> int:
+        with self._condition:
+            return len(self.results)
+
+    def wait_for_result(
+        self,
+        predicate: Callable[[PartSegmentation], bool] = lambda msg: True,
+        timeout: float = 30.0,
+        start: int = 0,
+    ) -> Received:
+        """The first result at index >= ``start`` that satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        index = start
+        with self._condition:
+            while True:
+                for item in self.results[index:]:
+                    if predicate(item.msg):
+                        return item
+                index = len(self.results)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    statuses = [item.msg.status for item in self.results[start:]][-5:]
+                    raise TimeoutError(f"no matching part_segmentation within {timeout:g} s (last statuses {statuses})")
+                self._condition.wait(remaining)
+
+    def latest_diagnostics(self) -> Dict[str, str]:
+        """Key/values of the node's latest diagnostic status (empty before the first)."""
+        with self._condition:
+            arrays = list(self.diagnostics)
+        for item in reversed(arrays):
+            for status in item.msg.status:
+                if status.name.endswith(self.node_name):
+                    values = {value.key: value.value for value in status.values}
+                    values["level"] = str(int.from_bytes(status.level, "little") if isinstance(status.level, bytes)
+                                          else status.level)
+                    values["message"] = status.message
+                    return values
+        return {}
+
+    def segment(self, request: SegmentPart.Request, timeout: float = 60.0) -> SegmentPart.Response:
+        if not self.segment_client.wait_for_service(timeout_sec=min(timeout, 10.0)):
+            raise TimeoutError(f"service {topics.SEGMENT_PART} is not available")
+        future = self.segment_client.call_async(request)
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topics.SEGMENT_PART} did not answer within {timeout:g} s")
+            time.sleep(0.01)
+        return future.result()
+
+    def close(self) -> None:
+        self._executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(5)
+
+    def __enter__(self) -> "PerceptionClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
