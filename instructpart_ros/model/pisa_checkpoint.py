@@ -1,0 +1,204 @@
+"""PISA checkpoints (this project's own format) and creating PISA from LISA.
+
+A PISA directory holds ``config.json`` (LISA's LLaMA/LLaVA fields plus ``model_type:
+"pisa"``, ``format_version``, ``dino_fusion`` and the ``dinov2`` directory it was built
+with), ``model.safetensors`` and LISA's tokenizer files. Tensor names are the module
+names of :class:`PartSegmentationModel` (``mllm.language_model.*``, ``mllm.mm_projector.*``,
+``mllm.text_hidden_fcs.*``, ``image_encoder.neck.*``, ``image_encoder.upsample.*``,
+``mask_decoder.*``); the frozen CLIP and DINOv2 towers come from their own directories.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import shutil
+
+import torch
+
+from .components import build_mask_decoder, build_multimodal_llm, load_clip_tower, load_dinov2
+from .dinov2_image_encoder import DinoFusionConfig, Dinov2FusionEncoder
+from .lisa_checkpoint import (
+    SAM_PREFIX,
+    check_declared_sizes,
+    lisa_config_dict,
+    llama_config_from_tensors,
+    read_lisa_checkpoint,
+)
+from .module_loading import empty_weights, load_strict, local_directory
+from .part_model import LoadedModel, PartSegmentationModel
+from .sam_checkpoint import convert_segment_anything_keys, sam_config_from_state_dict, to_segment_anything_keys
+from .tokenizer import TOKENIZER_FILES, load_tokenizer
+from .weight_files import read_weights, write_safetensors
+
+CONFIG_FILE = "config.json"
+MODEL_TYPE = "pisa"
+FORMAT_VERSION = 1
+LLM_PREFIX = "mllm.language_model."
+PROJECTOR_PREFIX = "mllm.mm_projector."
+TEXT_FCS_PREFIX = "mllm.text_hidden_fcs."
+FUSION_PREFIX = "image_encoder."
+DECODER_PREFIX = "mask_decoder."
+PISA_PREFIXES = (LLM_PREFIX, PROJECTOR_PREFIX, TEXT_FCS_PREFIX, FUSION_PREFIX, DECODER_PREFIX)
+
+
+def read_pisa_config(directory: pathlib.Path) -> dict:
+    """config.json of a PISA checkpoint, checked for its type and format version."""
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise ValueError(f"no {CONFIG_FILE} in {directory}: pass a PISA checkpoint directory (see pisa_from_lisa)")
+    config = json.loads(path.read_text())
+    if config.get("model_type") != MODEL_TYPE:
+        raise ValueError(
+            f"{path} has model_type={config.get('model_type')!r}, not {MODEL_TYPE!r}: "
+            "for a LISA checkpoint use kind='lisa'"
+        )
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path} has format_version={config.get('format_version')!r}; this package reads {FORMAT_VERSION}")
+    return config
+
+
+def split_pisa_state_dict(state_dict: dict[str, torch.Tensor], source: str) -> dict[str, dict[str, torch.Tensor]]:
+    """Tensors grouped by prefix (prefix removed); a tensor of no known part is an error naming it."""
+    parts: dict[str, dict[str, torch.Tensor]] = {prefix: {} for prefix in PISA_PREFIXES}
+    unknown = []
+    for name, tensor in state_dict.items():
+        prefix = next((p for p in PISA_PREFIXES if name.startswith(p)), None)
+        if prefix is None:
+            unknown.append(name)
+        else:
+            parts[prefix][name.removeprefix(prefix)] = tensor
+    if unknown:
+        raise ValueError(f"{source} holds tensors that are not part of PISA: {sorted(unknown)[:20]}")
+    empty = [prefix for prefix, part in parts.items() if not part]
+    if empty:
+        raise ValueError(f"{source} has no tensors under {empty}: it is not a complete PISA checkpoint")
+    return parts
+
+
+def load_pisa(
+    checkpoint: str | pathlib.Path | None,
+    vision_tower: str | pathlib.Path | None,
+    dinov2: str | pathlib.Path | None,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> LoadedModel:
+    """PISA from its directory plus the CLIP and DINOv2 directories (default: those config.json names)."""
+    directory = local_directory(checkpoint, "checkpoint", "a PISA checkpoint")
+    config = read_pisa_config(directory)
+    source = str(directory)
+    parts = split_pisa_state_dict(read_weights(directory), source)
+    llm, projector, text_fcs = parts[LLM_PREFIX], parts[PROJECTOR_PREFIX], parts[TEXT_FCS_PREFIX]
+    out_dim = text_fcs["0.2.weight"].shape[0]
+    check_declared_sizes(config, projector["weight"].shape[1], out_dim, source)
+    tokenizer = load_tokenizer(directory)
+    vision_tower, dinov2 = str(vision_tower or config.get("vision_tower")), str(dinov2 or config.get("dinov2"))
+    tower, clip_processor = load_clip_tower(vision_tower, device, dtype)
+    mllm = build_multimodal_llm(
+        llama_config_from_tensors(config, llm, source),
+        {"llm": llm, "mm_projector": projector, "text_hidden_fcs": text_fcs},
+        tower,
+        tokenizer,
+        out_dim=out_dim,
+        vision_select_layer=int(config.get("mm_vision_select_layer", -2)),
+        device=device,
+        dtype=dtype,
+        source=source,
+    )
+    dino = load_dinov2(dinov2, device, dtype)
+    with empty_weights(device, dtype):
+        image_encoder = Dinov2FusionEncoder(dino, DinoFusionConfig(**config.get("dino_fusion", {})))
+    load_strict(image_encoder, parts[FUSION_PREFIX], source, key_prefix=FUSION_PREFIX, skip_prefixes=("dinov2.",))
+    decoder_weights = parts[DECODER_PREFIX]
+    mask_decoder = build_mask_decoder(
+        sam_config_from_state_dict(to_segment_anything_keys(decoder_weights)),
+        decoder_weights,
+        device=device,
+        dtype=dtype,
+        source=source,
+        file_prefix=DECODER_PREFIX,
+        file_uses_segment_anything_names=False,
+    )
+    model = PartSegmentationModel("pisa", mllm, image_encoder.eval(), mask_decoder)
+    use_im_start_end = bool(config.get("mm_use_im_start_end", True))
+    return LoadedModel(model, tokenizer, clip_processor, use_im_start_end, directory, vision_tower, dinov2)
+
+
+def pisa_from_lisa(
+    lisa_checkpoint: str | pathlib.Path,
+    dinov2: str | pathlib.Path,
+    vision_tower: str | pathlib.Path | None = None,
+    fusion_config: DinoFusionConfig | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+) -> LoadedModel:
+    """A PISA model where fine-tuning starts: LISA's LLM, projector, text_hidden_fcs and SAM decoder,
+    a frozen DINOv2, and freshly initialised (``seed``) fusion and upsampling layers.
+
+    LISA's SAM image encoder is not loaded (PISA replaces it).
+    """
+    device = torch.device(device)
+    directory = local_directory(lisa_checkpoint, "lisa_checkpoint", "LISA-7B-v1 (xinlai/LISA-7B-v1)")
+    lisa = read_lisa_checkpoint(directory)
+    source = str(directory)
+    tokenizer = load_tokenizer(directory)
+    vision_tower = str(vision_tower or lisa.config["vision_tower"])
+    tower, clip_processor = load_clip_tower(vision_tower, device, dtype)
+    mllm = build_multimodal_llm(
+        llama_config_from_tensors(lisa.config, lisa.llm, source),
+        {"llm": lisa.llm, "mm_projector": lisa.mm_projector, "text_hidden_fcs": lisa.text_hidden_fcs},
+        tower,
+        tokenizer,
+        out_dim=lisa.out_dim,
+        vision_select_layer=lisa.vision_select_layer,
+        device=device,
+        dtype=dtype,
+        source=source,
+    )
+    decoder_sam = {name: t for name, t in lisa.sam.items() if not name.startswith("image_encoder.")}
+    mask_decoder = build_mask_decoder(
+        sam_config_from_state_dict(decoder_sam),
+        convert_segment_anything_keys(decoder_sam),
+        device=device,
+        dtype=dtype,
+        source=source,
+        file_prefix=SAM_PREFIX,
+    )
+    dino = load_dinov2(dinov2, device, dtype)
+    fusion_config = fusion_config or DinoFusionConfig(out_channels=lisa.out_dim)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        image_encoder = Dinov2FusionEncoder(dino, fusion_config)
+    model = PartSegmentationModel("pisa", mllm, image_encoder.eval(), mask_decoder)
+    return LoadedModel(model, tokenizer, clip_processor, lisa.use_im_start_end, directory, vision_tower, str(dinov2))
+
+
+def save_pisa(loaded: LoadedModel, directory: str | pathlib.Path) -> pathlib.Path:
+    """Write a PISA model as config.json + model.safetensors + the tokenizer files it was loaded with."""
+    model = loaded.model
+    if model.kind != MODEL_TYPE:
+        raise ValueError(f"save_pisa needs a PISA model, got kind={model.kind!r}")
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    mllm = model.mllm
+    config = lisa_config_dict(
+        mllm.language_model.config, mllm.mm_projector.in_features, mllm.out_dim, loaded.vision_tower
+    )
+    config.update(
+        architectures=["PISA"],
+        model_type=MODEL_TYPE,
+        format_version=FORMAT_VERSION,
+        mm_use_im_start_end=loaded.use_im_start_end,
+        mm_vision_select_layer=mllm.vision_select_layer,
+        dinov2=loaded.dinov2,
+        dino_fusion=dataclasses.asdict(model.image_encoder.config),
+        torch_dtype=str(mllm.mm_projector.weight.dtype).removeprefix("torch."),
+    )
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    write_safetensors({name: t.cpu() for name, t in model.checkpoint_state_dict().items()}, directory)
+    for name in TOKENIZER_FILES:
+        source_file = loaded.source / name
+        if source_file.is_file() and source_file.resolve() != (directory / name).resolve():
+            shutil.copyfile(source_file, directory / name)
+    return directory
