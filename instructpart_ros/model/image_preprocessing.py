@@ -1,0 +1,120 @@
+"""Image geometry shared by both image encoders: resize, normalise, pad, and back.
+
+Both encoders see a square input: the longest image side is resized to the encoder's
+input size, pixels are normalised, and the bottom/right is zero-padded (SAM's recipe,
+which LISA and PISA inherit). `postprocess_masks` undoes exactly that geometry so the
+mask is the input image's HxW.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class PreprocessedImage:
+    """One image ready for an image encoder, plus the geometry to undo it.
+
+    pixel_values: float tensor (1, 3, S, S) on the encoder's device, in its dtype.
+    original_size: (H, W) of the input image.
+    resized_size: (h, w) after resizing the longest side to S, before padding.
+    padded_size: S, the square side the image was zero-padded to.
+    """
+
+    pixel_values: torch.Tensor
+    original_size: tuple[int, int]
+    resized_size: tuple[int, int]
+    padded_size: int
+
+
+def check_rgb_image(rgb: np.ndarray) -> None:
+    """Raise a clear error unless `rgb` is a non-empty HxWx3 uint8 numpy array."""
+    if not isinstance(rgb, np.ndarray):
+        raise TypeError(
+            f"expected the image as a numpy array (H, W, 3) of uint8 RGB, got {type(rgb).__name__}: "
+            "convert it with np.asarray(image)"
+        )
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(
+            f"expected an RGB image of shape (H, W, 3), got shape {rgb.shape}: "
+            "convert grayscale/RGBA images to RGB first (e.g. cv2.cvtColor)"
+        )
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ValueError(f"expected a non-empty image, got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(
+            f"expected an RGB image of dtype uint8, got {rgb.dtype}: "
+            "scale float images to 0..255 and convert with .astype(np.uint8)"
+        )
+
+
+def resized_shape(height: int, width: int, longest_side: int) -> tuple[int, int]:
+    """(h, w) with the longest side equal to `longest_side`, rounded as segment-anything does."""
+    if longest_side < 1:
+        raise ValueError(f"longest_side must be a positive number of pixels, got {longest_side}")
+    scale = longest_side / max(height, width)
+    # max(1, ...) keeps extreme aspect ratios (e.g. 1x5000) from collapsing to zero rows.
+    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
+
+
+def preprocess_rgb(
+    rgb: np.ndarray,
+    *,
+    size: int,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    device: torch.device | str,
+    dtype: torch.dtype,
+) -> PreprocessedImage:
+    """Resize the longest side to `size`, normalise with 0..255 `mean`/`std`, zero-pad to size x size.
+
+    The work runs on `device` (only the uint8 image is transferred). Resizing is bicubic
+    with antialiasing, rounded back to 8 bits, which mirrors the PIL resize of
+    segment-anything's `ResizeLongestSide` that LISA was trained with.
+    """
+    check_rgb_image(rgb)
+    height, width = rgb.shape[:2]
+    new_height, new_width = resized_shape(height, width, size)
+    with warnings.catch_warnings():
+        # Read-only arrays (PIL, ROS buffers) are fine: the tensor is only read, never written.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        image = torch.from_numpy(np.ascontiguousarray(rgb))
+    image = image.to(device)
+    image = image.permute(2, 0, 1).unsqueeze(0).float()
+    if (new_height, new_width) != (height, width):
+        image = F.interpolate(
+            image, (new_height, new_width), mode="bicubic", align_corners=False, antialias=True
+        )
+        image = image.round_().clamp_(0, 255)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=image.device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=image.device).view(1, 3, 1, 1)
+    image = (image - mean_t) / std_t
+    image = F.pad(image, (0, size - new_width, 0, size - new_height))
+    return PreprocessedImage(
+        pixel_values=image.to(dtype),
+        original_size=(height, width),
+        resized_size=(new_height, new_width),
+        padded_size=size,
+    )
+
+
+def postprocess_masks(low_res_logits: torch.Tensor, pre: PreprocessedImage) -> torch.Tensor:
+    """Mask logits (B, N, h, w) -> float32 logits (B, N, H, W) at the original image size.
+
+    Upsamples to the padded square (bilinear), crops the padding away, and resizes to
+    `pre.original_size`. The mask is `logits > 0`.
+    """
+    if low_res_logits.ndim != 4:
+        raise ValueError(
+            f"expected low-resolution mask logits of shape (B, N, h, w), got {tuple(low_res_logits.shape)}"
+        )
+    side = pre.padded_size
+    logits = F.interpolate(low_res_logits.float(), (side, side), mode="bilinear", align_corners=False)
+    logits = logits[..., : pre.resized_size[0], : pre.resized_size[1]]
+    if pre.resized_size != pre.original_size:
+        logits = F.interpolate(logits, pre.original_size, mode="bilinear", align_corners=False)
+    return logits
