@@ -7,6 +7,7 @@ mask is the input image's HxW.
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -90,8 +91,7 @@ def preprocess_rgb(
             image, (new_height, new_width), mode="bicubic", align_corners=False, antialias=True
         )
         image = image.round_().clamp_(0, 255)
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=image.device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32, device=image.device).view(1, 3, 1, 1)
+    mean_t, std_t = _normalisation(tuple(mean), tuple(std), image.device)
     image = (image - mean_t) / std_t
     image = F.pad(image, (0, size - new_width, 0, size - new_height))
     return PreprocessedImage(
@@ -100,6 +100,17 @@ def preprocess_rgb(
         resized_size=(new_height, new_width),
         padded_size=size,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _normalisation(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, 3, 1, 1) mean and std on `device`, made once instead of copied to the GPU every frame."""
+    def as_tensor(values):
+        return torch.tensor(values, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+
+    return as_tensor(mean), as_tensor(std)
 
 
 def postprocess_masks(low_res_logits: torch.Tensor, pre: PreprocessedImage) -> torch.Tensor:
