@@ -63,7 +63,9 @@ def test_batches_and_several_prompts_equal_separate_queries(decoder):
         assert logits.shape == (2, 3, 64, 64) and scores.shape == (2, 3)
         for image in range(2):
             for query in range(3):
-                single_logits, single_score = decoder(embeddings[image : image + 1], prompts[image : image + 1, query : query + 1])
+                single_logits, single_score = decoder(
+                    embeddings[image : image + 1], prompts[image : image + 1, query : query + 1]
+                )
                 torch.testing.assert_close(logits[image, query], single_logits[0, 0], atol=1e-5, rtol=0)
                 torch.testing.assert_close(scores[image, query], single_score[0, 0], atol=1e-5, rtol=0)
     assert not torch.allclose(logits[0, 0], logits[0, 1])  # the prompt matters

@@ -62,7 +62,8 @@ def test_mlp_heads_shift_middle_layers(sa_state_dict):
         "mask_decoder.iou_prediction_head.layers.1.bias": "mask_decoder.iou_prediction_head.layers.0.bias",
         "mask_decoder.iou_prediction_head.layers.2.bias": "mask_decoder.iou_prediction_head.layers.1.bias",
         "mask_decoder.iou_prediction_head.layers.3.bias": "mask_decoder.iou_prediction_head.proj_out.bias",
-        "mask_decoder.output_hypernetworks_mlps.2.layers.2.weight": "mask_decoder.output_hypernetworks_mlps.2.proj_out.weight",
+        "mask_decoder.output_hypernetworks_mlps.2.layers.2.weight":
+            "mask_decoder.output_hypernetworks_mlps.2.proj_out.weight",
     }
     for sa_key, hf_key in mapping.items():
         assert converted[hf_key] is sa_state_dict[sa_key]

@@ -90,14 +90,18 @@ def test_config_recovers_every_size_of_tiny_sam(converted):
     config, _ = converted
     vision, prompt, decoder = config.vision_config, config.prompt_encoder_config, config.mask_decoder_config
     t = TINY
-    assert (vision.hidden_size, vision.num_hidden_layers, vision.num_attention_heads) == (t["hidden"], t["depth"], t["heads"])
+    assert (vision.hidden_size, vision.num_hidden_layers, vision.num_attention_heads) == (
+        t["hidden"], t["depth"], t["heads"])
     assert list(vision.global_attn_indexes) == t["global_attn"]
     assert (vision.window_size, vision.image_size, vision.patch_size) == (t["window"], t["image_size"], t["patch_size"])
-    assert (vision.mlp_dim, vision.output_channels, vision.num_pos_feats) == (t["hidden"] * t["mlp_ratio"], t["prompt_dim"], t["prompt_dim"] // 2)
+    assert (vision.mlp_dim, vision.output_channels, vision.num_pos_feats) == (
+        t["hidden"] * t["mlp_ratio"], t["prompt_dim"], t["prompt_dim"] // 2)
     assert vision.qkv_bias is True
-    assert (prompt.hidden_size, prompt.mask_input_channels, prompt.num_point_embeddings) == (t["prompt_dim"], t["mask_in_chans"], 4)
+    assert (prompt.hidden_size, prompt.mask_input_channels, prompt.num_point_embeddings) == (
+        t["prompt_dim"], t["mask_in_chans"], 4)
     assert prompt.image_embedding_size == t["image_size"] // t["patch_size"]
-    assert (decoder.hidden_size, decoder.num_hidden_layers, decoder.mlp_dim) == (t["prompt_dim"], t["decoder_depth"], t["decoder_mlp"])
+    assert (decoder.hidden_size, decoder.num_hidden_layers, decoder.mlp_dim) == (
+        t["prompt_dim"], t["decoder_depth"], t["decoder_mlp"])
     assert (decoder.num_attention_heads, decoder.attention_downsample_rate, decoder.num_multimask_outputs) == (8, 2, 3)
     assert (decoder.iou_head_depth, decoder.iou_head_hidden_dim, decoder.layer_norm_eps) == (3, t["iou_hidden"], 1e-5)
 
@@ -182,7 +186,8 @@ def test_vit_h_sizes_recovered_and_loadable_from_meta_state_dict(segment_anythin
     assert (vision.window_size, vision.image_size, vision.patch_size, vision.mlp_dim) == (14, 1024, 16, 5120)
     assert (vision.output_channels, vision.num_pos_feats) == (256, 128)
     decoder = config.mask_decoder_config
-    assert (decoder.hidden_size, decoder.num_hidden_layers, decoder.mlp_dim, decoder.iou_head_hidden_dim) == (256, 2, 2048, 256)
+    assert (decoder.hidden_size, decoder.num_hidden_layers, decoder.mlp_dim) == (256, 2, 2048)
+    assert (decoder.iou_head_hidden_dim, decoder.num_attention_heads) == (256, 8)
     assert config.prompt_encoder_config.mask_input_channels == 16
 
     weights = convert_segment_anything_keys(state_dict)

@@ -63,7 +63,9 @@ class DinoFusionNeck(nn.Module):
         if len(layer_tokens) != len(self.projections):
             raise ValueError(f"expected tokens of {len(self.projections)} layers, got {len(layer_tokens)}")
         weights = self.layer_weights().to(layer_tokens[0].dtype)
-        fused = sum(weight * project(tokens) for weight, project, tokens in zip(weights, self.projections, layer_tokens))
+        fused = sum(
+            weight * project(tokens) for weight, project, tokens in zip(weights, self.projections, layer_tokens)
+        )
         return self.mlp(fused)
 
 
@@ -158,7 +160,8 @@ class Dinov2FusionEncoder(nn.Module):
         side = self.config.input_size
         if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != (3, side, side):
             raise ValueError(
-                f"expected pixel values of shape (B, 3, {side}, {side}) (see preprocess), got {tuple(pixel_values.shape)}"
+                f"expected pixel values of shape (B, 3, {side}, {side}) (see preprocess), "
+                f"got {tuple(pixel_values.shape)}"
             )
         dtype = self.dinov2.embeddings.patch_embeddings.projection.weight.dtype
         with torch.no_grad():

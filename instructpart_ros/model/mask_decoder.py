@@ -68,7 +68,9 @@ class PartMaskDecoder(nn.Module):
         """
         dim = self.embedding_dim
         if image_embeddings.ndim != 4 or image_embeddings.shape[1] != dim:
-            raise ValueError(f"expected image embeddings of shape (B, {dim}, g, g), got {tuple(image_embeddings.shape)}")
+            raise ValueError(
+                f"expected image embeddings of shape (B, {dim}, g, g), got {tuple(image_embeddings.shape)}"
+            )
         batch, _, height, width = image_embeddings.shape
         if sparse_prompt.ndim != 3 or sparse_prompt.shape[0] != batch or sparse_prompt.shape[2] != dim:
             raise ValueError(
