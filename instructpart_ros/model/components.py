@@ -36,14 +36,19 @@ def quiet_transformers():
 
 def _from_pretrained(model_class, directory: pathlib.Path, device: torch.device, dtype: torch.dtype):
     with quiet_transformers():
+        # Mismatched shapes are reported below, by name, instead of transformers' RuntimeError.
         model, info = model_class.from_pretrained(
-            directory, dtype=dtype, local_files_only=True, output_loading_info=True
+            directory, dtype=dtype, local_files_only=True, output_loading_info=True, ignore_mismatched_sizes=True
         )
-    missing = sorted(info["missing_keys"]) + sorted(str(key) for key in info["mismatched_keys"])
-    if missing:
+    missing = sorted(info["missing_keys"])
+    mismatched = sorted(
+        f"{key[0]} {tuple(key[1])} in the file vs {tuple(key[2])} from config.json" if isinstance(key, tuple) else str(key)
+        for key in info["mismatched_keys"]
+    )
+    if missing or mismatched:
         raise ValueError(
-            f"{directory} lacks {len(missing)} tensor(s) of {model_class.__name__}: {missing[:20]}: "
-            "re-download the model"
+            f"{directory} does not hold a complete {model_class.__name__}: {len(missing)} tensor(s) missing "
+            f"{missing[:10]}, {len(mismatched)} of another shape {mismatched[:5]}: re-download the model"
         )
     return model.to(device).eval().requires_grad_(False)
 
@@ -74,10 +79,12 @@ def build_multimodal_llm(
     device: torch.device,
     dtype: torch.dtype,
     source: str,
+    file_prefixes: dict[str, str],
 ) -> MultimodalLLM:
     """LLaMA + projector + ``text_hidden_fcs`` built empty on ``device`` and loaded strictly.
 
-    ``weights`` maps ``llm`` / ``mm_projector`` / ``text_hidden_fcs`` to their tensors; the
+    ``weights`` maps ``llm`` / ``mm_projector`` / ``text_hidden_fcs`` to their tensors and
+    ``file_prefixes`` to the prefix their names carry in the file (for error messages); the
     tokenizer must have exactly as many tokens as the embedding has rows.
     """
     if len(tokenizer) != llama_config.vocab_size:
@@ -100,9 +107,9 @@ def build_multimodal_llm(
             out_dim=out_dim,
             vision_select_layer=vision_select_layer,
         )
-    load_strict(mllm.language_model, weights["llm"], source)
-    load_strict(mllm.mm_projector, weights["mm_projector"], source, key_prefix="mm_projector.")
-    load_strict(mllm.text_hidden_fcs, weights["text_hidden_fcs"], source, key_prefix="text_hidden_fcs.")
+    for part in ("llm", "mm_projector", "text_hidden_fcs"):
+        module = mllm.language_model if part == "llm" else getattr(mllm, part)
+        load_strict(module, weights[part], source, key_prefix=file_prefixes[part])
     return mllm.eval()
 
 

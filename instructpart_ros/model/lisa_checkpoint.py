@@ -29,6 +29,8 @@ LLM_PREFIXES = ("model.embed_tokens.", "model.layers.", "model.norm.", "lm_head.
 PROJECTOR_PREFIX = "model.mm_projector."
 TEXT_FCS_PREFIX = "model.text_hidden_fcs."
 SAM_PREFIX = "model.visual_model."
+# Where the multimodal LLM's parts sit in the file (LLaMA's own names need no prefix).
+FILE_PREFIXES = {"llm": "", "mm_projector": PROJECTOR_PREFIX, "text_hidden_fcs": TEXT_FCS_PREFIX}
 # transformers <= 4.30 saved the rotary frequencies; they are recomputed, never learned.
 _ROTARY_BUFFER = re.compile(r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq")
 # The LLaVA fields a LISA config.json must have for this package to read it.
@@ -70,6 +72,8 @@ def read_lisa_config(directory: str | pathlib.Path) -> dict:
     if not path.is_file():
         raise ValueError(f"no {CONFIG_FILE} in {directory}: pass the LISA-7B-v1 checkpoint directory")
     config = json.loads(path.read_text())
+    if config.get("model_type") == "pisa":
+        raise ValueError(f"{directory} is a PISA checkpoint: load it with kind='pisa'")
     missing = [field for field in REQUIRED_CONFIG_FIELDS if field not in config]
     if missing:
         raise ValueError(f"{path} lacks the LISA/LLaVA field(s) {missing}: is this a LISA checkpoint?")
@@ -253,6 +257,7 @@ def load_lisa(
         device=device,
         dtype=dtype,
         source=source,
+        file_prefixes=FILE_PREFIXES,
     )
     sam_config = sam_config_from_state_dict(lisa.sam)
     sam_weights = convert_segment_anything_keys(lisa.sam)

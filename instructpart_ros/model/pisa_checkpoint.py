@@ -18,6 +18,7 @@ import torch
 
 from .components import build_mask_decoder, build_multimodal_llm, load_clip_tower, load_dinov2
 from .dinov2_image_encoder import DinoFusionConfig, Dinov2FusionEncoder
+from .lisa_checkpoint import FILE_PREFIXES as LISA_FILE_PREFIXES
 from .lisa_checkpoint import (
     SAM_PREFIX,
     check_declared_sizes,
@@ -104,6 +105,7 @@ def load_pisa(
         device=device,
         dtype=dtype,
         source=source,
+        file_prefixes={"llm": LLM_PREFIX, "mm_projector": PROJECTOR_PREFIX, "text_hidden_fcs": TEXT_FCS_PREFIX},
     )
     dino = load_dinov2(dinov2, device, dtype)
     with empty_weights(device, dtype):
@@ -155,6 +157,7 @@ def pisa_from_lisa(
         device=device,
         dtype=dtype,
         source=source,
+        file_prefixes=LISA_FILE_PREFIXES,
     )
     decoder_sam = {name: t for name, t in lisa.sam.items() if not name.startswith("image_encoder.")}
     mask_decoder = build_mask_decoder(

@@ -42,7 +42,7 @@ from .tokenizer import (
 )
 
 TINY_KINDS = ("lisa", "pisa")
-SENTENCEPIECE_VOCAB_SIZE = 400
+SENTENCEPIECE_VOCAB_SIZE = 640
 CLIP_IMAGE_SIZE = 56
 OUT_DIM = 256  # SAM's prompt width: fixed by the mask decoder interface
 TINY_FUSION = DinoFusionConfig(num_fused_layers=3, out_channels=OUT_DIM, input_size=56, decoder_grid=8)
