@@ -93,9 +93,8 @@ def image_to_numpy(msg: Image) -> np.ndarray:
             f"Image data has {len(msg.data)} bytes: expected step * height = "
             f"{msg.step} * {msg.height} = {expected}")
     rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :row_bytes]
-    pixels = rows.view(dtype)
-    pixels = pixels.reshape(msg.height, msg.width) if channels == 1 else \
-        pixels.reshape(msg.height, msg.width, channels)
+    shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
+    pixels = rows.view(dtype).reshape(shape)
     return pixels if dtype.isnative else pixels.astype(dtype.newbyteorder("="))
 
 
@@ -134,7 +133,7 @@ def numpy_to_image(pixels: np.ndarray, encoding: str, header: Header | None = No
     if channels == 1 and pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     expected_shape = "(H, W)" if channels == 1 else f"(H, W, {channels})"
-    if pixels.ndim != (2 if channels == 1 else 3) or (channels > 1 and pixels.shape[2] != channels):
+    if pixels.shape[2:] != (() if channels == 1 else (channels,)) or pixels.ndim < 2:
         raise ValueError(
             f"array shape is {pixels.shape}: expected {expected_shape} for encoding {encoding!r}")
     if pixels.dtype.kind != dtype.kind or pixels.dtype.itemsize != dtype.itemsize:
@@ -292,13 +291,11 @@ def pointcloud2_to_points(msg: PointCloud2) -> tuple[np.ndarray, np.ndarray | No
             f"{msg.row_step} * {msg.height} = {expected}")
 
     order = ">" if msg.is_bigendian else "<"
-    used = xyz + ([color] if color is not None else [])
-    layout = np.dtype({
-        "names": ["x", "y", "z", "color"][:len(used)],
-        "formats": [order + "f4"] * 3 + [order + "u4"] * (color is not None),
-        "offsets": [field.offset for field in used],
-        "itemsize": msg.point_step,
-    })
+    names, formats, offsets = ["x", "y", "z"], [order + "f4"] * 3, [f.offset for f in xyz]
+    if color is not None:
+        names, formats, offsets = names + ["color"], formats + [order + "u4"], offsets + [color.offset]
+    layout = np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                       "itemsize": msg.point_step})
     rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.row_step)
     cloud = rows[:, :point_bytes].view(layout).reshape(-1)
     points = recfunctions.structured_to_unstructured(cloud[["x", "y", "z"]])
