@@ -82,3 +82,9 @@ def test_missing_files_are_named(tokenizer_dir, tmp_path):
     shutil.copy(tokenizer_dir / SENTENCEPIECE_FILE, tmp_path)
     with pytest.raises(ValueError, match=f"no {ADDED_TOKENS_FILE} in {tmp_path}"):
         load_tokenizer(tmp_path)
+
+
+def test_answers_decode_as_lisa_printed_them(tokenizer):
+    ids = tokenizer.encode_text("Sure, it is [SEG].") + [tokenizer.eos_token_id]
+    assert tokenizer.decode_text(ids) == "Sure, it is [SEG] ."
+    assert tokenizer.decode_text(tokenizer.encode_text("Grip the handle – gently 🙂")) == "Grip the handle – gently 🙂"

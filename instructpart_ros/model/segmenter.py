@@ -128,9 +128,7 @@ class PartSegmenter:
         else:
             answer_ids = self.teacher_forced_ids
             seg_hidden, reason = model.mllm.teacher_forced(inputs, answer_ids, timer), ""
-        answer = self.tokenizer.decode(
-            [token for token in answer_ids if token != self.tokenizer.eos_token_id]
-        ).strip()
+        answer = self.tokenizer.decode_text(answer_ids)
         if seg_hidden is None:
             return SegmentationResult(np.zeros(rgb.shape[:2], dtype=bool), 0.0, answer, False, reason)
         with timer.stage("mask_decoder"):

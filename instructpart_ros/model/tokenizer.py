@@ -52,6 +52,24 @@ class LisaTokenizer(SentencePieceBackend):
         ids = self(text, add_special_tokens=False).input_ids
         return [self.bos_token_id, *ids] if add_bos else ids
 
+    def decode_text(self, token_ids: list[int]) -> str:
+        """Text of generated ids as LISA printed it: ``<s>``/``</s>`` dropped, added tokens
+        set apart by spaces, the rest decoded by sentencepiece (so byte pieces become UTF-8)."""
+        special = {self.bos_token_id, self.eos_token_id}
+        pieces, run = [], []
+        for token in token_ids:
+            if token < self.vocab_size and token not in special:
+                run.append(token)
+                continue
+            if run:
+                pieces.append(self.sp_model.decode(run))
+                run = []
+            if token not in special:
+                pieces.append(self.convert_ids_to_tokens(token))
+        if run:
+            pieces.append(self.sp_model.decode(run))
+        return " ".join(piece for piece in pieces if piece)
+
 
 def _special_token_text(value, default: str) -> str:
     """tokenizer_config.json stores special tokens as a string or an AddedToken dict."""
