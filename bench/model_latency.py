@@ -38,6 +38,7 @@ from transformers import SamConfig
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 from instructpart_ros.model import PartSegmenter, load_segmenter
+from instructpart_ros.model.clip_preprocessing import clip_pixels
 from instructpart_ros.model.dinov2_image_encoder import DinoFusionConfig, Dinov2FusionEncoder
 from instructpart_ros.model.mask_decoder import PartMaskDecoder
 from instructpart_ros.model.module_loading import empty_weights
@@ -127,7 +128,7 @@ def decode_step_times(segmenter: PartSegmenter, rgb: np.ndarray, script: list[in
     """Milliseconds of each decode step: with the KV cache, and recomputing everything (LISA)."""
     mllm, tokenizer = segmenter.model.mllm, segmenter.tokenizer
     with torch.inference_mode():
-        pixels = segmenter.clip_processor(images=rgb, return_tensors="pt")["pixel_values"]
+        pixels = clip_pixels(rgb, segmenter.clip_processor, segmenter.device)
         prompt = build_prompt_ids(tokenizer, INSTRUCTION)
         inputs = mllm.prompt_embeddings(prompt, mllm.encode_image(pixels))
         timer = StageTimer(segmenter.device)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .clip_preprocessing import clip_pixels
 from .image_preprocessing import PreprocessedImage, check_rgb_image, postprocess_masks
 from .lisa_checkpoint import load_lisa
 from .part_model import KINDS, LoadedModel, PartSegmentationModel
@@ -117,10 +118,10 @@ class PartSegmenter:
         model = self.model
         with timer.stage("preprocess"):
             prompt = build_prompt_ids(self.tokenizer, instruction, self.instruction_suffix, self.use_im_start_end)
-            clip_pixels = self.clip_processor(images=rgb, return_tensors="pt")["pixel_values"]
+            pixels = clip_pixels(rgb, self.clip_processor, self.device)
             pre = model.image_encoder.preprocess(rgb)
         with timer.stage("clip"):
-            inputs = model.mllm.prompt_embeddings(prompt, model.mllm.encode_image(clip_pixels))
+            inputs = model.mllm.prompt_embeddings(prompt, model.mllm.encode_image(pixels))
         if mode == "generate":
             generated = model.mllm.generate(inputs, self.max_new_tokens, self.stop_at_seg, timer)
             answer_ids, seg_hidden = generated.token_ids, generated.seg_hidden
