@@ -6,8 +6,9 @@ from instructpart_ros.ros.frame_sync import CAMERA_INFO, DEPTH, FrameSynchronize
 MS = 1_000_000
 
 
-def make_sync(slop_s=0.01, queue_size=5, absent_after_s=1.0):
-    return FrameSynchronizer(slop_s, queue_size, absent_after_s, clock=lambda: pytest.fail("explicit now expected"))
+def make_sync(slop_s=0.01, queue_size=5, absent_after_s=1.0, absent_grace_s=0.0):
+    return FrameSynchronizer(slop_s, queue_size, absent_after_s, clock=lambda: pytest.fail("explicit now expected"),
+                             absent_grace_s=absent_grace_s)
 
 
 def test_exact_stamps_pair_once_whatever_the_arrival_order():
@@ -65,6 +66,22 @@ def test_depth_that_goes_silent_is_no_longer_waited_for_and_is_used_again_when_b
     sync.add_camera_info("i6", 6000 * MS, now=6.0)
     frame = sync.add_color("c6", 6000 * MS, now=6.0)
     assert (frame.depth, frame.absent) == ("d6", ())
+
+
+def test_a_silent_stream_is_still_given_a_grace_period_for_a_late_message():
+    sync = make_sync(absent_after_s=1.0, absent_grace_s=0.05)
+    sync.add_depth("d0", 0, now=0.0)
+    sync.add_camera_info("i0", 0, now=0.0)
+    sync.add_color("c0", 0, now=0.0)
+    # Both streams silent for 5 s; the colour arrives first, its camera info 10 ms later.
+    assert sync.add_color("c5", 5000 * MS, now=5.0) is None
+    assert sync.add_camera_info("i5", 5000 * MS, now=5.01) is None  # depth may still be late too
+    frame = sync.poll(now=5.06)
+    assert (frame.camera_info, frame.depth, frame.absent) == ("i5", None, (DEPTH,))
+    assert sync.add_color("c6", 6000 * MS, now=6.0) is None
+    assert sync.poll(now=6.04) is None
+    frame = sync.poll(now=6.06)  # nothing came within the grace period
+    assert (frame.color, frame.camera_info, frame.absent) == ("c6", None, (DEPTH, CAMERA_INFO))
 
 
 def test_full_queue_drops_the_oldest_colour_and_says_why():

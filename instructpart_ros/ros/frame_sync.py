@@ -2,8 +2,9 @@
 
 Colour is the pivot: each colour message waits for the depth image and camera info whose
 stamps are closest to its own, within ``slop`` seconds. A stream that has gone silent
-for ``absent_after`` seconds (or never spoke that long after the first colour) is not
-waited for, so a camera without depth still yields 2D-only frames. Only the newest
+for ``absent_after`` seconds (or never spoke that long after the first colour) is waited
+for only ``absent_grace`` seconds (its message may just be late), so a camera without
+depth still yields 2D-only frames. Only the newest
 complete frame matters downstream (latest frame wins), so emitting a frame discards
 every older colour still waiting; those are counted in ``dropped``.
 
@@ -50,6 +51,7 @@ class FrameSynchronizer:
         queue_size: int = 10,
         absent_after_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        absent_grace_s: float = 0.05,
     ) -> None:
         if not (math.isfinite(slop_s) and slop_s >= 0.0):
             raise ValueError(f"sync slop must be a finite number of seconds >= 0, got {slop_s}")
@@ -59,6 +61,7 @@ class FrameSynchronizer:
             raise ValueError(f"depth timeout must be a finite number of seconds > 0, got {absent_after_s}")
         self.slop_ns = int(round(slop_s * 1e9))
         self.absent_after_s = absent_after_s
+        self.absent_grace_s = absent_grace_s
         self._clock = clock
         self._colors: Deque[Stamped] = collections.deque(maxlen=queue_size)
         self._queues: Dict[str, Deque[Stamped]] = {
@@ -109,9 +112,10 @@ class FrameSynchronizer:
         for index in range(len(self._colors) - 1, -1, -1):
             color = self._colors[index]
             matches = {}
+            waited = now - color.received_at >= self.absent_grace_s
             for stream in OPTIONAL_STREAMS:
                 match = self._nearest(stream, color.stamp_ns)
-                if match is None and stream not in absent:
+                if match is None and not (stream in absent and waited):
                     break
                 matches[stream] = match
             else:
