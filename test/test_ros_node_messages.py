@@ -68,7 +68,9 @@ def test_markers_clear_the_previous_part_then_draw_sphere_box_and_axes(handle):
     assert markers[0].action == Marker.DELETEALL
     assert [marker.type for marker in markers[1:]] == [Marker.SPHERE, Marker.CUBE, Marker.ARROW, Marker.ARROW,
                                                         Marker.ARROW]
-    box = markers[2]
+    sphere, box = markers[1], markers[2]
+    np.testing.assert_allclose([sphere.pose.position.x, sphere.pose.position.y, sphere.pose.position.z],
+                               geometry.centroid)
     np.testing.assert_allclose([box.scale.x, box.scale.y, box.scale.z], geometry.extent)
     np.testing.assert_allclose([box.pose.position.x, box.pose.position.y, box.pose.position.z], geometry.box_center)
     x_axis = markers[3].points

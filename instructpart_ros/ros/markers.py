@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from geometry_msgs.msg import Point, Vector3
+from geometry_msgs.msg import Point, Pose, Vector3
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -25,9 +25,10 @@ def part_markers(header: Header, geometry: Optional[PartGeometry]) -> MarkerArra
     pose, extent = part_pose(geometry)
     centroid = Marker(header=header, ns=NAMESPACE, id=0, type=Marker.SPHERE, pose=pose,
                       scale=Vector3(x=0.01, y=0.01, z=0.01), color=ColorRGBA(r=1.0, g=1.0, b=0.0, a=1.0))
-    box = Marker(header=header, ns=NAMESPACE, id=1, type=Marker.CUBE, pose=pose, scale=extent,
+    box_pose = Pose(position=Point(**dict(zip("xyz", (float(v) for v in geometry.box_center)))),
+                    orientation=pose.orientation)
+    box = Marker(header=header, ns=NAMESPACE, id=1, type=Marker.CUBE, pose=box_pose, scale=extent,
                  color=ColorRGBA(r=1.0, g=0.5, b=0.0, a=0.3))
-    box.pose.position = Point(**dict(zip("xyz", (float(v) for v in geometry.box_center))))
     markers += [centroid, box]
     length = max(float(np.max(geometry.extent)) / 2.0, MIN_AXIS_LENGTH)
     start = np.asarray(geometry.centroid, dtype=float)
