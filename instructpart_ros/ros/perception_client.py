@@ -12,10 +12,13 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from lifecycle_msgs.srv import GetState
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.srv import SetParameters
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
@@ -56,6 +59,8 @@ class PerceptionClient:
             PartSegmentation, topics.PART_SEGMENTATION, self._store(self.results), RESULT_QOS)
         node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._store(self.diagnostics), 10)
         self._get_state = node.create_client(GetState, f"/{node_name}/get_state")
+        self._change_state = node.create_client(ChangeState, f"/{node_name}/change_state")
+        self._set_parameters = node.create_client(SetParameters, f"/{node_name}/set_parameters")
         self.segment_client = node.create_client(SegmentPart, topics.SEGMENT_PART)
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(node)
@@ -70,15 +75,35 @@ class PerceptionClient:
         return callback
 
     # ------------------------------------------------------------------ node state
-    def lifecycle_state(self, timeout: float = 2.0) -> Optional[str]:
-        """The node's lifecycle state label, or None when its get_state service does not answer."""
-        if not self._get_state.wait_for_service(timeout_sec=timeout):
+    def _call(self, client, request, timeout: float):
+        if not client.wait_for_service(timeout_sec=timeout):
             return None
-        future = self._get_state.call_async(GetState.Request())
+        future = client.call_async(request)
         deadline = time.monotonic() + timeout
         while not future.done() and time.monotonic() < deadline:
             time.sleep(0.01)
-        return future.result().current_state.label if future.done() else None
+        return future.result() if future.done() else None
+
+    def lifecycle_state(self, timeout: float = 2.0) -> Optional[str]:
+        """The node's lifecycle state label, or None when its get_state service does not answer."""
+        response = self._call(self._get_state, GetState.Request(), timeout)
+        return response.current_state.label if response is not None else None
+
+    def change_state(self, transition: str, timeout: float = 60.0) -> bool:
+        """Trigger a lifecycle transition by label (configure, activate, deactivate, cleanup)."""
+        transition_id = getattr(Transition, f"TRANSITION_{transition.upper()}")
+        response = self._call(self._change_state, ChangeState.Request(transition=Transition(id=transition_id)),
+                              timeout)
+        return bool(response and response.success)
+
+    def set_parameters(self, values: Dict[str, object], timeout: float = 5.0) -> List[str]:
+        """Set node parameters; returns the failure reasons (empty when all were set)."""
+        request = SetParameters.Request(
+            parameters=[Parameter(name, value=value).to_parameter_msg() for name, value in values.items()])
+        response = self._call(self._set_parameters, request, timeout)
+        if response is None:
+            return ["set_parameters service did not answer"]
+        return [result.reason for result in response.results if not result.successful]
 
     def connected(self) -> bool:
         """Whether every input has the node as a subscriber and its results reach us."""
@@ -100,6 +125,12 @@ class PerceptionClient:
         self.instruction_pub.publish(String(data=text))
 
     # ------------------------------------------------------------------ outputs
+    def listen(self, msg_type, topic: str) -> List[Received]:
+        """Collect every message on another output (part_mask, part_points, markers, debug/overlay)."""
+        received: List[Received] = []
+        self.node.create_subscription(msg_type, topic, self._store(received), RESULT_QOS)
+        return received
+
     def result_count(self) -> int:
         with self._condition:
             return len(self.results)

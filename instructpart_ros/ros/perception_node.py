@@ -138,6 +138,7 @@ class PerceptionNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._destroy_interfaces()
+        self._latest_frame = None
         self.lifecycle_state = "unconfigured"
         return super().on_cleanup(state)
 

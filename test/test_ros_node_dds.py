@@ -1,0 +1,359 @@
+"""The perception node in its own process, driven over real DDS.
+
+One node serves every test here, in file order: the real knife RGB-D frame in sticky
+mode, the service, 2D-only frames, the other outputs, malformed input of every kind,
+30 Hz load, then a lifecycle round trip into ``once`` mode. Its tiny PISA model is
+written at test time and loaded by the real loading code, then wrapped (in the node's
+process) to be slower than a 30 Hz camera and to fail like CUDA running out of memory on
+images marked with ``OOM_PIXEL`` in their top-left corner, so a model error can be
+provoked from outside.
+"""
+import collections
+import os
+import time
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image, PointCloud2
+from visualization_msgs.msg import Marker, MarkerArray
+
+from instructpart_ros.geometry import Intrinsics
+from instructpart_ros.model.tiny import write_tiny_checkpoints
+from instructpart_ros.ros import node_health as kinds
+from instructpart_ros.ros import topics
+from instructpart_ros.ros.conversions import image_to_numpy, numpy_to_image, pointcloud2_to_points
+from instructpart_ros.ros.node_process import NodeProcess, wait_until
+from instructpart_ros.ros.perception_client import PerceptionClient
+from instructpart_ros.ros.rgbd_frame import knife_frame
+from instructpart_ros.ros.synthetic_scene import synthetic_knife_frame
+from instructpart_ros.srv import SegmentPart
+
+INSTRUCTION = "If I want to cut the bread, which part of the knife should I hold?"
+OUTPUTS = {topics.PART_MASK: Image, topics.PART_POINTS: PointCloud2, topics.MARKERS: MarkerArray,
+           topics.OVERLAY: Image}
+MAX_DEPTH_M = 1.0  # the configured filter: drops the knife frame's few far outliers (up to 32 m)
+MAX_CHARS = 200
+STAMP_STEP_NS = 100_000_000  # far beyond sync_slop: a frame never pairs with its neighbour's depth
+NODE_PARAMETERS = dict(
+    model_kind="pisa", model_device="cpu", model_dtype="float32",
+    instruction_mode="sticky", reason_every_n=2, max_instruction_chars=MAX_CHARS, depth_timeout=0.5,
+    sync_queue_size=4, min_depth=0.0, max_depth=MAX_DEPTH_M, erode_px=0, outlier_sigmas=0.0, voxel_size=0.0,
+    publish_overlay=True, diagnostics_period=0.2,
+)
+OOM_PIXEL = (1, 2, 3)
+MODEL_DELAY_S = 0.06  # on top of the tiny model's own time: always slower than 33 ms frames
+SLOW_AND_FAILING_MODEL = f"""
+import time, torch
+from instructpart_ros.model.segmenter import PartSegmenter
+
+def wrap(method):
+    def wrapped(self, rgb, *args, **kwargs):
+        time.sleep({MODEL_DELAY_S})
+        if tuple(rgb[0, 0]) == {OOM_PIXEL}:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return method(self, rgb, *args, **kwargs)
+    return wrapped
+
+PartSegmenter.segment = wrap(PartSegmenter.segment)
+PartSegmenter.segment_with_prompt = wrap(PartSegmenter.segment_with_prompt)
+"""
+
+
+@pytest.fixture(scope="module")
+def knife(knife_dir):
+    return knife_frame(knife_dir)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROS_DOMAIN_ID", str(101 + os.getpid() % 100))  # this module's own domain
+        patch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+        paths = write_tiny_checkpoints(tmp_path_factory.mktemp("tiny_pisa"), kind="pisa", seed=0)
+        parameters = dict(NODE_PARAMETERS, model_checkpoint=str(paths["checkpoint"]),
+                          model_vision_tower=str(paths["vision_tower"]), model_dinov2=str(paths["dinov2"]))
+        with NodeProcess(parameters, python_prelude=SLOW_AND_FAILING_MODEL) as process, PerceptionClient() as client:
+            client.outputs = {topic: client.listen(msg_type, topic) for topic, msg_type in OUTPUTS.items()}
+            wait_until(lambda: client.lifecycle_state() == "active", 60, process, "the node to become active")
+            wait_until(client.connected, 20, process, "the node's topics to connect")
+            yield process, client
+            assert process.alive(), process.log_text()
+
+
+def stamp_of(msg):
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
+def publish_and_wait(client, frame, stamp_ns, depth=True):
+    """Publish one frame and wait for the result computed on it."""
+    start = client.result_count()
+    client.publish_frame(frame.messages(stamp_ns), depth=depth)
+    return client.wait_for_result(lambda msg: stamp_of(msg) == stamp_ns, timeout=30, start=start).msg
+
+
+def expected_part(knife, mask):
+    """The part's points computed here from the mask: valid depth within the configured range."""
+    depth = knife.depth_mm
+    keep = mask & (depth > 0) & (depth <= MAX_DEPTH_M * 1000)
+    rows, cols = np.nonzero(keep)
+    z = depth[rows, cols].astype(np.float32) / 1000.0
+    k = Intrinsics(650.0, 650.0, 640.0, 400.0)
+    return np.stack([(cols - k.cx) * z / k.fx, (rows - k.cy) * z / k.fy, z], axis=1)
+
+
+def bad_input_counts(client):
+    diagnostics = client.latest_diagnostics()
+    return {kind: int(diagnostics[f"bad_input.{kind}"]) for kind in kinds.BAD_INPUT_KINDS}
+
+
+# ---------------------------------------------------------------------- the knife frame, sticky mode
+def test_knife_frame_gives_a_colour_sized_mask_and_exactly_its_valid_depth_points(node, knife):
+    process, client = node
+    stamp = time.time_ns()
+    client.publish_frame(knife.messages(stamp))
+    time.sleep(0.2)
+    client.publish_instruction(INSTRUCTION)
+    result = client.wait_for_result(lambda msg: stamp_of(msg) == stamp, timeout=30).msg
+    assert (stamp_of(result), result.header.frame_id) == (stamp, knife.frame_id)
+    assert (result.instruction, result.status) == (INSTRUCTION, "ok")
+    mask = image_to_numpy(result.mask) == 255
+    assert mask.shape == (800, 1280) and result.mask.encoding == "mono8" and mask.any()
+    assert result.mask.header == result.header and result.points.header == result.header
+    points, colors = pointcloud2_to_points(result.points)
+    expected = expected_part(knife, mask)
+    assert result.num_points == len(points) == len(expected)
+    np.testing.assert_allclose(points, expected, rtol=1e-5, atol=1e-6)
+    assert result.inference_ms > 0 and result.total_ms >= result.inference_ms
+
+
+def test_sticky_mode_gives_a_result_per_new_frame_reusing_the_prompt(node, knife):
+    _, client = node
+    stamps = [time.time_ns() + index * STAMP_STEP_NS for index in range(4)]
+    results = [publish_and_wait(client, knife, stamp) for stamp in stamps]
+    assert [result.instruction for result in results] == [INSTRUCTION] * 4
+    # reason_every_n=2: the language model (which answers) runs on every other frame only.
+    answered = [bool(result.answer) for result in results]
+    assert answered in ([True, False, True, False], [False, True, False, True])
+
+
+def test_service_on_the_latest_frame_and_on_sent_images(node, knife):
+    _, client = node
+    latest = client.segment(SegmentPart.Request(instruction=INSTRUCTION, use_latest_frame=True))
+    assert latest.result.instruction == INSTRUCTION
+    assert latest.message == latest.result.status
+    assert latest.success == bool((image_to_numpy(latest.result.mask) == 255).any())
+
+    color, depth, info = knife.messages(123_000_000_000)
+    sent = client.segment(SegmentPart.Request(instruction=INSTRUCTION, use_latest_frame=False, color=color))
+    assert sent.result.header.stamp.sec == 123 and sent.result.num_points == 0
+    assert sent.message.startswith(("2D only: the request has no depth image", "no part found"))
+    assert (sent.result.mask.width, sent.result.mask.height) == (1280, 800)
+
+    with_depth = client.segment(SegmentPart.Request(instruction=INSTRUCTION, use_latest_frame=False, color=color,
+                                                    depth=depth, camera_info=info))
+    mask = image_to_numpy(with_depth.result.mask) == 255
+    assert with_depth.result.num_points == len(expected_part(knife, mask))
+
+    empty = client.segment(SegmentPart.Request(instruction="  ", use_latest_frame=True))
+    assert (empty.success, empty.message) == (False, "instruction is empty: send the task, e.g. 'pour some water'")
+
+
+def test_without_depth_results_are_2d_only_and_say_so(node, knife):
+    _, client = node
+    time.sleep(0.6)  # depth_timeout is 0.5 s
+    result = publish_and_wait(client, knife, time.time_ns(), depth=False)
+    assert result.status == (
+        "2D only: no depth image on '/depth/image' for 0.5 s (check the topic remapping and input_reliability)")
+    assert result.num_points == 0 and (result.mask.width, result.mask.height) == (1280, 800)
+    diagnostics = wait_until(lambda: (d := client.latest_diagnostics()).get("depth", "").startswith("2D only") and d,
+                             5, what="2D-only diagnostics")
+    assert diagnostics["level"] == "1"  # WARN
+
+
+def test_mask_points_markers_and_overlay_topics_match_the_result(node, knife):
+    _, client = node
+    stamp = time.time_ns()
+    result = publish_and_wait(client, knife, stamp)
+
+    def on(topic):
+        def header(msg):
+            return msg.markers[0].header if isinstance(msg, MarkerArray) else msg.header
+        return wait_until(lambda: next((item.msg for item in client.outputs[topic]
+                                        if header(item.msg) == result.header), None), 5, what=topic)
+
+    assert on(topics.PART_MASK) == result.mask
+    assert on(topics.PART_POINTS) == result.points
+    overlay = on(topics.OVERLAY)
+    assert (overlay.width, overlay.height, overlay.encoding) == (1280, 800, "rgb8")
+    mask = image_to_numpy(result.mask) == 255
+    outside = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0  # beyond the outline
+    np.testing.assert_array_equal(image_to_numpy(overlay)[outside], knife.rgb[outside])
+    assert not np.array_equal(image_to_numpy(overlay)[mask], knife.rgb[mask])
+    markers = on(topics.MARKERS).markers
+    assert markers[0].action == Marker.DELETEALL
+    if result.status == "ok":
+        sphere = markers[1]
+        assert (sphere.type, sphere.pose) == (Marker.SPHERE, result.pose)
+
+
+def test_diagnostics_count_frames_and_report_latency(node, knife):
+    _, client = node
+    diagnostics = wait_until(lambda: (d := client.latest_diagnostics()) and int(d["frames_processed"]) >= 7 and d,
+                             5, what="diagnostics counting 7 processed frames")
+    assert diagnostics["lifecycle_state"] == "active" and diagnostics["model_state"] == "ready"
+    assert diagnostics["frames_received"] == diagnostics["frames_synchronised"]
+    assert float(diagnostics["model_ms_p50"]) > 0 and float(diagnostics["total_ms_p99"]) >= float(
+        diagnostics["model_ms_p50"])
+
+
+def malformed_frames(frame):
+    """kind -> function(stamp) giving colour, depth, camera info with one thing wrong."""
+    def broken(change):
+        def make(stamp):
+            messages = list(frame.messages(stamp))
+            change(messages)
+            return messages
+        return make
+
+    def set_field(index, **values):
+        return broken(lambda messages: [setattr(messages[index], name, value) for name, value in values.items()])
+
+    def replace_depth(array, encoding):
+        def change(messages):
+            messages[1] = numpy_to_image(array, encoding, messages[0].header)
+        return broken(change)
+
+    def mark_oom(messages):
+        rgb = frame.rgb.copy()
+        rgb[0, 0] = OOM_PIXEL
+        messages[0] = numpy_to_image(rgb, "rgb8", messages[0].header)
+
+    height, width = frame.depth_mm.shape
+    return {
+        "color_encoding": (kinds.COLOR_IMAGE, set_field(0, encoding="yuv422")),
+        "color_step": (kinds.COLOR_IMAGE, set_field(0, step=width * 3 + 4)),
+        "depth_encoding": (kinds.DEPTH_IMAGE, set_field(1, encoding="8UC1")),
+        "depth_step": (kinds.DEPTH_IMAGE, set_field(1, step=width)),
+        "depth_size": (kinds.SIZE_MISMATCH, replace_depth(frame.depth_mm[: height // 2, : width // 2].copy(), "16UC1")),
+        "depth_frame": (kinds.FRAME_MISMATCH, broken(lambda m: setattr(m[1].header, "frame_id", "other_frame"))),
+        "zero_intrinsics": (kinds.CAMERA_INFO, set_field(2, k=[0.0] * 9, p=[0.0] * 12)),
+        "nan_depth": (kinds.DEPTH_INVALID, replace_depth(np.full((height, width), np.nan, np.float32), "32FC1")),
+        "inf_depth": (kinds.DEPTH_INVALID, replace_depth(np.full((height, width), np.inf, np.float32), "32FC1")),
+        "model_oom": (kinds.MODEL_ERROR, broken(mark_oom)),
+    }
+
+
+# ---------------------------------------------------------------------- abuse: malformed input, load
+def test_malformed_input_of_every_kind_is_counted_and_every_good_frame_still_gets_its_result(node):
+    process, client = node
+    frame = synthetic_knife_frame()
+    sent = collections.Counter()
+    before = bad_input_counts(client)
+    processed_before = int(client.latest_diagnostics()["frames_processed"])
+
+    def instruct(text, status_prefix):
+        start = client.result_count()
+        client.publish_instruction(text)
+        return client.wait_for_result(lambda msg: msg.status.startswith(status_prefix), timeout=10, start=start).msg
+
+    def send(messages):
+        start = client.result_count()
+        client.publish_frame(messages)
+        return client.wait_for_result(lambda msg: stamp_of(msg) == stamp_of(messages[0]), timeout=30, start=start).msg
+
+    stamp = time.time_ns()
+    good_statuses = []
+    malformed = malformed_frames(frame)
+    for round_index in range(20):
+        for index, (name, (kind, make)) in enumerate(malformed.items()):
+            stamp += STAMP_STEP_NS
+            result = send(make(stamp))
+            assert result.num_points == 0 and result.mask.width == 0, name
+            assert result.status and result.status != "ok", name
+            sent[kind] += 1
+            if index % 5 == 0:
+                stamp += STAMP_STEP_NS
+                good_statuses.append(send(frame.messages(stamp)).status)
+        result = instruct("   ", "instruction is empty")
+        assert result.status == "instruction is empty: send the task, e.g. 'pour some water'"
+        result = instruct("x" * (MAX_CHARS + 1), "instruction is")
+        assert result.status == (f"instruction is {MAX_CHARS + 1} characters, more than max_instruction_chars="
+                                 f"{MAX_CHARS}: shorten it or raise the parameter")
+        sent[kinds.EMPTY_INSTRUCTION] += 1
+        sent[kinds.INSTRUCTION_TOO_LONG] += 1
+
+    assert sum(sent.values()) >= 200 and len(sent) == 9  # + instruction_before_frame, tested below
+    assert good_statuses == ["ok"] * 40
+    expected = {kind: before[kind] + sent[kind] for kind in kinds.BAD_INPUT_KINDS}
+    wait_until(lambda: bad_input_counts(client) == expected, 5, process, "diagnostics to count every bad input")
+    assert int(client.latest_diagnostics()["frames_processed"]) == processed_before + 40
+    log = process.log_text()
+    for kind in sent:  # logged once per kind, then throttled (10 s period)
+        assert 1 <= log.count(f"bad input [{kind}]") <= 4, kind
+    assert "CUDA out of memory. Tried to allocate 2.00 GiB (simulated)" in log
+
+
+def test_30_hz_for_30_s_with_a_slower_model_keeps_results_recent_and_memory_flat(node):
+    process, client = node
+    frame = synthetic_knife_frame()
+    client.publish_instruction(INSTRUCTION)
+    published = {}  # stamp -> monotonic publish time
+    memory = {}
+    start = client.result_count()
+    began = time.monotonic()
+    for tick in range(30 * 30):
+        target = began + tick / 30.0
+        time.sleep(max(0.0, target - time.monotonic()))
+        stamp = time.time_ns()
+        client.publish_frame(frame.messages(stamp))
+        published[stamp] = time.monotonic()
+        if tick in (10 * 30, 30 * 30 - 1):
+            memory[tick] = process.rss_bytes()
+    duration = time.monotonic() - began
+    time.sleep(1.0)
+    results = [item for item in client.results[start:] if stamp_of(item.msg) in published]
+    ages = np.array([item.at - published[stamp_of(item.msg)] for item in results])
+    diagnostics = client.latest_diagnostics()
+
+    assert duration < 33.0, f"the publisher could not keep 30 Hz ({duration:.1f} s for 900 frames)"
+    assert float(diagnostics["model_ms_p50"]) > 1000 / 30  # the premise: the model is slower than the camera
+    assert len(results) >= 30, f"only {len(results)} results in 30 s"
+    arrival = np.array([item.at - began for item in results])
+    assert np.histogram(arrival, bins=6, range=(0, 30))[0].min() >= 3  # results keep coming, every 5 s
+    assert np.percentile(ages, 90) < 1.0 and ages.max() < 2.0, f"stale results: ages {np.percentile(ages, [50, 90, 100])}"
+    assert all(item.msg.status == "ok" for item in results)
+    assert int(diagnostics["frames_dropped"]) > 0  # latest frame wins: frames were skipped, not queued
+    growth_mb = (memory[30 * 30 - 1] - memory[10 * 30]) / 2**20
+    assert growth_mb < 40, f"node memory grew {growth_mb:.0f} MB between 10 s and 30 s"
+
+
+# ---------------------------------------------------------------------- lifecycle and once mode
+def test_lifecycle_releases_the_model_and_once_mode_answers_each_instruction_once(node, knife):
+    process, client = node
+    assert client.change_state("deactivate")
+    wait_until(lambda: client.latest_diagnostics().get("model_state") == "released", 5, process, "model release")
+    assert client.change_state("cleanup")
+    assert client.set_parameters({"instruction_mode": "once"}) == []
+    assert client.change_state("configure") and client.change_state("activate")
+    assert client.lifecycle_state() == "active"
+    wait_until(client.connected, 20, process, "the topics to reconnect")
+
+    start = client.result_count()
+    client.publish_instruction("cut the steak")  # before any frame: kept, and answered on the first frame
+    early = client.wait_for_result(start=start).msg
+    assert early.status.startswith("no synchronised frame yet on '/color/image': the instruction is kept")
+    first = publish_and_wait(client, knife, time.time_ns())
+    assert first.instruction == "cut the steak"
+
+    count = client.result_count()
+    second_stamp = time.time_ns()
+    client.publish_frame(knife.messages(second_stamp))  # once: no result for a later frame
+    time.sleep(1.0)
+    assert client.result_count() == count
+    client.publish_instruction(INSTRUCTION)
+    answer = client.wait_for_result(lambda msg: msg.instruction == INSTRUCTION, start=count).msg
+    assert stamp_of(answer) == second_stamp  # the latest frame
+    time.sleep(0.5)
+    assert client.result_count() == count + 1
+    assert bad_input_counts(client)[kinds.INSTRUCTION_BEFORE_FRAME] == 1  # counters restart at configure
