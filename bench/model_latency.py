@@ -46,7 +46,7 @@ from instructpart_ros.model.multimodal_llm import MultimodalLLM
 from instructpart_ros.model.part_model import LoadedModel, PartSegmentationModel
 from instructpart_ros.model.prompt import build_prompt_ids
 from instructpart_ros.model.sam_image_encoder import SamImageEncoder
-from instructpart_ros.model.segmenter import resolve_dtype
+from instructpart_ros.model.module_loading import resolve_dtype
 from instructpart_ros.model.timing import StageTimer
 from instructpart_ros.model.tiny import write_tiny_checkpoints, write_tiny_tokenizer
 

@@ -11,6 +11,7 @@ from torch import nn
 from transformers.initialization import no_init_weights
 
 _MAX_LISTED = 20
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -89,3 +90,25 @@ def local_directory(value: str | pathlib.Path | None, parameter: str, what: str)
             f"and pass {parameter}=/path/to/{path.name}"
         )
     raise ValueError(f"{parameter}={str(value)!r} is not a directory: pass the local directory of {what}")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"cuda"``/``"cpu"`` (or ``"cuda:N"``) as a torch device that exists here."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device={device!r} is not a torch device: use 'cuda', 'cuda:N' or 'cpu'") from error
+    if resolved.type not in ("cuda", "cpu"):
+        raise ValueError(f"device={device!r} is not supported: use 'cuda', 'cuda:N' or 'cpu'")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but torch sees no CUDA GPU: pass device='cpu' or run where a GPU is visible")
+    return resolved
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``"bfloat16"``/``"float16"``/``"float32"`` (or the torch dtype) as a torch dtype."""
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not supported: use one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]

@@ -26,7 +26,7 @@ from .lisa_checkpoint import (
     llama_config_from_tensors,
     read_lisa_checkpoint,
 )
-from .module_loading import empty_weights, load_strict, local_directory
+from .module_loading import empty_weights, load_strict, local_directory, resolve_device, resolve_dtype
 from .part_model import LoadedModel, PartSegmentationModel
 from .sam_checkpoint import convert_segment_anything_keys, sam_config_from_state_dict, to_segment_anything_keys
 from .tokenizer import TOKENIZER_FILES, load_tokenizer
@@ -132,7 +132,7 @@ def pisa_from_lisa(
     vision_tower: str | pathlib.Path | None = None,
     fusion_config: DinoFusionConfig | None = None,
     device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    dtype: str | torch.dtype = "float32",
     seed: int = 0,
 ) -> LoadedModel:
     """A PISA model where fine-tuning starts: LISA's LLM, projector, text_hidden_fcs and SAM decoder,
@@ -140,7 +140,7 @@ def pisa_from_lisa(
 
     LISA's SAM image encoder is not loaded (PISA replaces it).
     """
-    device = torch.device(device)
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
     directory = local_directory(lisa_checkpoint, "lisa_checkpoint", "LISA-7B-v1 (xinlai/LISA-7B-v1)")
     lisa = read_lisa_checkpoint(directory)
     source = str(directory)

@@ -11,13 +11,13 @@ import torch
 from .clip_preprocessing import clip_pixels
 from .image_preprocessing import PreprocessedImage, check_rgb_image, postprocess_masks
 from .lisa_checkpoint import load_lisa
+from .module_loading import resolve_device, resolve_dtype
 from .part_model import KINDS, LoadedModel, PartSegmentationModel
 from .pisa_checkpoint import load_pisa
 from .prompt import DEFAULT_INSTRUCTION_SUFFIX, TEACHER_FORCED_ANSWER, build_prompt_ids
 from .timing import StageTimer
 
 MODES = ("generate", "teacher_forced")
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
 @dataclass
@@ -40,28 +40,6 @@ class SegmentationResult:
     reason: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     prompt_embedding: torch.Tensor | None = None
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"cuda"``/``"cpu"`` (or ``"cuda:N"``) as a torch device that exists here."""
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device={device!r} is not a torch device: use 'cuda', 'cuda:N' or 'cpu'") from error
-    if resolved.type not in ("cuda", "cpu"):
-        raise ValueError(f"device={device!r} is not supported: use 'cuda', 'cuda:N' or 'cpu'")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch sees no CUDA GPU: pass device='cpu' or run where a GPU is visible")
-    return resolved
-
-
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``"bfloat16"``/``"float16"``/``"float32"`` (or the torch dtype) as a torch dtype."""
-    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
-        return dtype
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r} is not supported: use one of {', '.join(DTYPES)}")
-    return DTYPES[dtype]
 
 
 class PartSegmenter:
