@@ -65,9 +65,17 @@ def _write_atomically(path: pathlib.Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
+# Unfiltered rows, zlib level 1, default strategy: a mask decodes ~7x faster than with
+# OpenCV's default (RLE) PNG settings, for files of ~20 kB instead of ~10 kB.
+FAST_DECODE_PNG = (cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE,
+                   cv2.IMWRITE_PNG_COMPRESSION, 1,
+                   cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_DEFAULT)
+
+
 def write_mask(path: str | pathlib.Path, mask: np.ndarray) -> None:
-    """Write a bool mask as a mono8 PNG (0/255), atomically."""
-    ok, encoded = cv2.imencode(".png", np.where(mask, 255, 0).astype(np.uint8))
+    """Write a bool mask as a mono8 PNG (0/255) that decodes fast, atomically."""
+    ok, encoded = cv2.imencode(".png", np.where(mask, 255, 0).astype(np.uint8),
+                               FAST_DECODE_PNG)
     if not ok:
         raise OSError(f"OpenCV could not encode the mask for {path}")
     _write_atomically(pathlib.Path(path), encoded.tobytes())
