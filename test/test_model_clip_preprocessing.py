@@ -21,7 +21,10 @@ def test_cpu_uses_the_processor_itself(knife):
     assert torch.equal(clip_pixels(knife, PROCESSOR, torch.device("cpu")), expected)
 
 
-@pytest.mark.parametrize("window", [(slice(None), slice(None)), (slice(None), slice(0, 700)), (slice(100, 700), slice(200, 1100))])
+WINDOWS = [(slice(None), slice(None)), (slice(None), slice(0, 700)), (slice(100, 700), slice(200, 1100))]
+
+
+@pytest.mark.parametrize("window", WINDOWS)
 def test_the_torch_recipe_matches_the_processor(knife, window):
     """Landscape, portrait and cropped frames: same geometry, resampling within PIL's rounding."""
     rgb = np.ascontiguousarray(knife[window])

@@ -85,7 +85,8 @@ def test_sizes_come_from_tensor_shapes(tiny):
     config = llama_config_from_tensors({"num_attention_heads": 4}, lisa.llm, "tiny")
     assert (config.vocab_size, config.hidden_size, config.num_hidden_layers) == (644, 64, 2)
     assert (config.intermediate_size, config.num_key_value_heads) == (128, 4)
-    with pytest.raises(ValueError, match=r"disagrees with its tensors \(config.json vs tensors\): \{'hidden_size': \(4096, 64\)\}"):
+    disagreement = r"disagrees with its tensors \(config.json vs tensors\): \{'hidden_size': \(4096, 64\)\}"
+    with pytest.raises(ValueError, match=disagreement):
         llama_config_from_tensors({"num_attention_heads": 4, "hidden_size": 4096}, lisa.llm, "tiny")
 
 
@@ -103,7 +104,8 @@ def test_a_removed_tensor_is_refused_by_name(tiny, lisa_copy, removed):
 
 def test_an_unexpected_tensor_is_refused_by_name(tiny, lisa_copy):
     rewrite_shards(lisa_copy, lambda tensors: tensors.setdefault("model.vision_tower.extra", torch.zeros(1)))
-    with pytest.raises(ValueError, match=r"holds 1 tensor\(s\) that are not part of LISA: \['model.vision_tower.extra'\]"):
+    not_lisa = r"holds 1 tensor\(s\) that are not part of LISA: \['model.vision_tower.extra'\]"
+    with pytest.raises(ValueError, match=not_lisa):
         load(lisa_copy, tiny)
 
 
@@ -139,10 +141,10 @@ def test_a_hub_id_instead_of_a_directory_says_what_to_download(tiny, lisa_copy):
     config = json.loads((lisa_copy / "config.json").read_text())
     config["vision_tower"] = "openai/clip-vit-large-patch14"
     (lisa_copy / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=(
-        r"vision_tower='openai/clip-vit-large-patch14' is a Hugging Face hub id.*"
-        r"huggingface-cli download openai/clip-vit-large-patch14 --local-dir /path/to/clip-vit-large-patch14\) "
-        r"and pass vision_tower=/path/to/clip-vit-large-patch14")):
+    hub_id = (r"vision_tower='openai/clip-vit-large-patch14' is a Hugging Face hub id.*"
+              r"huggingface-cli download openai/clip-vit-large-patch14 --local-dir /path/to/clip-vit-large-patch14\) "
+              r"and pass vision_tower=/path/to/clip-vit-large-patch14")
+    with pytest.raises(ValueError, match=hub_id):
         load(lisa_copy, tiny, vision_tower=None)
     with pytest.raises(ValueError, match="checkpoint='xinlai/LISA-7B-v1' is a Hugging Face hub id"):
         load("xinlai/LISA-7B-v1", tiny)
@@ -161,7 +163,7 @@ def test_a_clip_of_another_width_is_refused(tiny, lisa_copy, tmp_path):
     config = json.loads((clip / "config.json").read_text())
     config["vision_config"]["hidden_size"] = 48
     (clip / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=(
-        r"clip does not hold a complete CLIPVisionModel: 0 tensor\(s\) missing \[\], 52 of another shape "
-        r"\['embeddings.class_embedding \(32,\) in the file vs \(48,\) from config.json'")):
+    wrong_width = (r"clip does not hold a complete CLIPVisionModel: 0 tensor\(s\) missing \[\], 52 of another shape "
+                   r"\['embeddings.class_embedding \(32,\) in the file vs \(48,\) from config.json'")
+    with pytest.raises(ValueError, match=wrong_width):
         load(lisa_copy, tiny, vision_tower=clip)

@@ -42,8 +42,8 @@ def _from_pretrained(model_class, directory: pathlib.Path, device: torch.device,
         )
     missing = sorted(info["missing_keys"])
     mismatched = sorted(
-        f"{key[0]} {tuple(key[1])} in the file vs {tuple(key[2])} from config.json" if isinstance(key, tuple) else str(key)
-        for key in info["mismatched_keys"]
+        f"{name} {tuple(in_file)} in the file vs {tuple(in_config)} from config.json"
+        for name, in_file, in_config in info["mismatched_keys"]
     )
     if missing or mismatched:
         raise ValueError(
@@ -53,7 +53,9 @@ def _from_pretrained(model_class, directory: pathlib.Path, device: torch.device,
     return model.to(device).eval().requires_grad_(False)
 
 
-def load_clip_tower(directory, device: torch.device, dtype: torch.dtype) -> tuple[CLIPVisionModel, CLIPImageProcessorPil]:
+def load_clip_tower(
+    directory, device: torch.device, dtype: torch.dtype
+) -> tuple[CLIPVisionModel, CLIPImageProcessorPil]:
     """The frozen CLIP vision tower and its image processor from a ``save_pretrained`` directory."""
     directory = local_directory(directory, "vision_tower", "CLIP ViT-L/14 (openai/clip-vit-large-patch14)")
     if not (directory / "preprocessor_config.json").is_file():

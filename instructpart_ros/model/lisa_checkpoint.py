@@ -80,7 +80,9 @@ def read_lisa_config(directory: str | pathlib.Path) -> dict:
     return config
 
 
-def split_lisa_state_dict(state_dict: dict[str, torch.Tensor], source: str = "checkpoint") -> tuple[dict, dict, dict, dict]:
+def split_lisa_state_dict(
+    state_dict: dict[str, torch.Tensor], source: str = "checkpoint"
+) -> tuple[dict, dict, dict, dict]:
     """(llm, mm_projector, text_hidden_fcs, sam) parts; a tensor of no part is an error naming it."""
     llm, projector, text_fcs, sam, unknown = {}, {}, {}, {}, []
     for name, tensor in state_dict.items():

@@ -101,7 +101,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type not in ("cuda", "cpu"):
         raise ValueError(f"device={device!r} is not supported: use 'cuda', 'cuda:N' or 'cpu'")
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch sees no CUDA GPU: pass device='cpu' or run where a GPU is visible")
+        raise ValueError(
+            f"device={device!r} but torch sees no CUDA GPU: pass device='cpu' or run where a GPU is visible"
+        )
     return resolved
 
 

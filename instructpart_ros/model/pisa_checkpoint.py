@@ -55,7 +55,9 @@ def read_pisa_config(directory: pathlib.Path) -> dict:
             "for a LISA checkpoint use kind='lisa'"
         )
     if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has format_version={config.get('format_version')!r}; this package reads {FORMAT_VERSION}")
+        raise ValueError(
+            f"{path} has format_version={config.get('format_version')!r}; this package reads {FORMAT_VERSION}"
+        )
     return config
 
 

@@ -29,7 +29,9 @@ def prompt_text(instruction: str, suffix: str = DEFAULT_INSTRUCTION_SUFFIX, use_
     if not isinstance(instruction, str) or not instruction.strip():
         raise ValueError(f"instruction must be a non-empty string, got {instruction!r}: say which part to find")
     if IMAGE_PLACEHOLDER in instruction:
-        raise ValueError(f"instruction {instruction!r} contains {IMAGE_PLACEHOLDER}: remove it, the image is added for you")
+        raise ValueError(
+            f"instruction {instruction!r} contains {IMAGE_PLACEHOLDER}: remove it, the image is added for you"
+        )
     image = f"{IMAGE_START_TOKEN}{IMAGE_PLACEHOLDER}{IMAGE_END_TOKEN}" if use_im_start_end else IMAGE_PLACEHOLDER
     query = f"{instruction.strip()} {suffix}" if suffix else instruction.strip()
     return f"{SYSTEM_MESSAGE} USER: {image}\n{query} ASSISTANT:"

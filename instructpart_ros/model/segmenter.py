@@ -125,17 +125,17 @@ class PartSegmenter:
         check_rgb_image(rgb)
         out_dim = self.model.mllm.out_dim
         if not isinstance(prompt_embedding, torch.Tensor) or prompt_embedding.numel() != out_dim:
-            shape = tuple(prompt_embedding.shape) if isinstance(prompt_embedding, torch.Tensor) else type(prompt_embedding)
+            given = tuple(prompt_embedding.shape) if isinstance(prompt_embedding, torch.Tensor) else prompt_embedding
             raise ValueError(
-                f"prompt_embedding must be a (1, {out_dim}) tensor (SegmentationResult.prompt_embedding), got {shape}"
+                f"prompt_embedding must be a (1, {out_dim}) tensor (SegmentationResult.prompt_embedding), got {given!r}"
             )
         timer = StageTimer(self.device)
         with torch.inference_mode(), timer.stage("total"):
             with timer.stage("preprocess"):
                 pre = self.model.image_encoder.preprocess(rgb)
-            embedding = prompt_embedding.reshape(1, out_dim).to(self.device, self.dtype)
-            mask, score = self._decode_mask(pre, embedding, timer)
-        return SegmentationResult(mask, score, "", True, "", dict(timer.timings), prompt_embedding.reshape(1, out_dim).cpu())
+            embedding = prompt_embedding.reshape(1, out_dim)
+            mask, score = self._decode_mask(pre, embedding.to(self.device, self.dtype), timer)
+        return SegmentationResult(mask, score, "", True, "", dict(timer.timings), embedding.float().cpu())
 
     def _decode_mask(
         self, pre: PreprocessedImage, prompt_embedding: torch.Tensor, timer: StageTimer

@@ -24,7 +24,7 @@ from transformers.models.clip.image_processing_pil_clip import CLIPImageProcesso
 
 from .components import quiet_transformers
 from .dinov2_image_encoder import DinoFusionConfig
-from .lisa_checkpoint import SAM_PREFIX, join_lisa_state_dict, lisa_config_dict, write_lisa_checkpoint
+from .lisa_checkpoint import join_lisa_state_dict, lisa_config_dict, write_lisa_checkpoint
 from .mask_decoder import PartMaskDecoder
 from .multimodal_llm import text_hidden_projection
 from .pisa_checkpoint import pisa_from_lisa, save_pisa
@@ -171,7 +171,8 @@ def _steer_to_seg(llm: LlamaForCausalLM, tokenizer: LisaTokenizer) -> None:
     head = llm.lm_head.weight
     head.normal_(0.0, 0.02)
     last_prompt_token = build_prompt_ids(tokenizer, "x").after_image[-1]
-    for current, following in ((last_prompt_token, tokenizer.seg_token_id), (tokenizer.seg_token_id, tokenizer.eos_token_id)):
+    bigrams = ((last_prompt_token, tokenizer.seg_token_id), (tokenizer.seg_token_id, tokenizer.eos_token_id))
+    for current, following in bigrams:
         head[following] = 4.0 * embeddings[current] / embeddings[current].norm()
 
 
@@ -185,7 +186,8 @@ def write_tiny_lisa(directory: pathlib.Path, vision_tower: pathlib.Path, clip: C
     projector = torch.nn.Linear(clip_hidden, hidden)
     text_fcs = text_hidden_projection(hidden, OUT_DIM)
     sam_config = tiny_sam_config()
-    sam = {**SamImageEncoder.from_config(sam_config).state_dict(), **PartMaskDecoder.from_config(sam_config).state_dict()}
+    sam = {**SamImageEncoder.from_config(sam_config).state_dict(),
+           **PartMaskDecoder.from_config(sam_config).state_dict()}
     state = join_lisa_state_dict(llm.state_dict(), projector.state_dict(), text_fcs.state_dict(),
                                  to_segment_anything_keys(sam))
     config = lisa_config_dict(llama_config, clip_hidden, OUT_DIM, str(vision_tower))

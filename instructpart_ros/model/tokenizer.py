@@ -134,4 +134,6 @@ def _add_lisa_tokens(tokenizer: LisaTokenizer, added: dict, source: pathlib.Path
     )
     got = {token: tokenizer.convert_tokens_to_ids(token) for token in LISA_ADDED_TOKENS}
     if got != expected:
-        raise ValueError(f"added tokens got ids {got}, expected {expected}; the tokenizer in {source.parent} is inconsistent")
+        raise ValueError(
+            f"added tokens got ids {got}, expected {expected}; the tokenizer in {source.parent} is inconsistent"
+        )

@@ -66,7 +66,9 @@ def _plain(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().contiguous().clone()
 
 
-def write_bin_shards(state_dict: dict[str, torch.Tensor], directory: str | pathlib.Path, num_shards: int) -> list[pathlib.Path]:
+def write_bin_shards(
+    state_dict: dict[str, torch.Tensor], directory: str | pathlib.Path, num_shards: int
+) -> list[pathlib.Path]:
     """Write ``pytorch_model-0000N-of-0000M.bin`` shards plus ``pytorch_model.bin.index.json``."""
     if num_shards < 1 or num_shards > len(state_dict):
         raise ValueError(f"num_shards must be between 1 and {len(state_dict)} (the tensor count), got {num_shards}")
@@ -76,7 +78,8 @@ def write_bin_shards(state_dict: dict[str, torch.Tensor], directory: str | pathl
     weight_map, paths, total_size = {}, [], 0
     for shard in range(num_shards):
         shard_name = f"pytorch_model-{shard + 1:05d}-of-{num_shards:05d}.bin"
-        chunk = {name: _plain(state_dict[name]) for name in names[len(names) * shard // num_shards:len(names) * (shard + 1) // num_shards]}
+        first, end = len(names) * shard // num_shards, len(names) * (shard + 1) // num_shards
+        chunk = {name: _plain(state_dict[name]) for name in names[first:end]}
         torch.save(chunk, directory / shard_name)
         paths.append(directory / shard_name)
         weight_map.update(dict.fromkeys(chunk, shard_name))
