@@ -87,13 +87,20 @@ def script_answer(segmenter: PartSegmenter, answer: str) -> list[int]:
 
 
 def _random_(model: torch.nn.Module) -> None:
-    """Plausible random weights (normal 0.02, norms 1, biases 0), fast on a GPU."""
+    """Plausible random weights (normal 0.02, norms 1, biases 0), fast on a GPU.
+
+    Buffers keep what their constructors computed (e.g. rotary frequencies), except SAM's
+    random-Fourier matrix, which is a loaded buffer and so was left uninitialised.
+    """
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if parameter.ndim == 1:
                 parameter.fill_(1.0 if name.endswith("weight") else 0.0)
             else:
                 parameter.normal_(0.0, 0.02)
+        for name, buffer in model.named_buffers():
+            if name.endswith("positional_embedding"):
+                buffer.normal_(0.0, 1.0)
 
 
 def full_size_segmenter(kind: str, device: torch.device, dtype: torch.dtype, workdir: pathlib.Path) -> PartSegmenter:
