@@ -2,6 +2,7 @@
 and the same metrics from two torchrun (gloo) processes as from one."""
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -139,6 +140,22 @@ def test_resuming_with_other_settings_is_refused(small_root, tiny_pisa, single_r
         f"instructpart eval: error: {out / 'predictions'} holds predictions from another run "
         "(instruction: was 'opa', now 'human'): pass a new --predictions folder, or delete "
         "this one to start over")
+
+
+def test_rescoring_a_model_run_keeps_its_instruction(small_root, tiny_pisa, single_run,
+                                                     tmp_path, capsys):
+    predictions = single_run[0] / "predictions"
+    base = ["eval", "--dataset", str(small_root), "--predictions", str(predictions),
+            "--out", str(tmp_path / "out")]
+    assert main(base + ["--instruction", "human"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"instructpart eval: error: {predictions} holds predictions for --instruction opa "
+        "(its run.json), not human: pass --instruction opa")
+    assert main(base + ["--instruction", "opa"]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["run"]["method"] == "pisa"
+    assert metrics["run"]["checkpoint"] == str(pathlib.Path(tiny_pisa["checkpoint"]).resolve())
+    assert metrics["per_sample"] == single_run[1]["per_sample"]
 
 
 def test_torchrun_two_processes_match_one(small_root, tiny_pisa, single_run, tmp_path):

@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from .dataset import load_split
     from .distributed import process_group_from_env
     from .evaluate import REPORT_FILES, evaluate_predictions
+    from .prediction import read_run_config
 
     check_arguments(args)
     group = process_group_from_env()
@@ -102,11 +103,16 @@ def run(args: argparse.Namespace) -> int:
         _run_model(args, samples, predictions)
     if not group.is_main:
         return 0
+    producer = read_run_config(predictions) or {}
+    if producer.get("instruction", args.instruction) != args.instruction:
+        raise ValueError(f"{predictions} holds predictions for --instruction "
+                         f"{producer['instruction']} (its run.json), not {args.instruction}: "
+                         f"pass --instruction {producer['instruction']}")
     run_info = {
         "dataset": str(args.dataset), "split": args.split, "instruction": args.instruction,
         "predictions": str(predictions),
-        "method": args.method or args.kind or predictions.resolve().name,
-        "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "method": args.method or producer.get("kind") or predictions.resolve().name,
+        "checkpoint": str(args.checkpoint) if args.checkpoint else producer.get("checkpoint"),
     }
     metrics = evaluate_predictions(samples, predictions, args.out, run_info,
                                    workers=args.workers, progress=args.progress,
@@ -152,8 +158,10 @@ def _run_model(args: argparse.Namespace, samples, predictions: pathlib.Path) -> 
             segmenter = load_segmenter(kind=args.kind, checkpoint=args.checkpoint,
                                        vision_tower=args.vision_tower, dinov2=args.dinov2,
                                        device=device, dtype=dtype)
+            # Under torchrun only rank 0 draws a bar on its own, so bars do not interleave.
+            progress = args.progress if args.progress is not None or group.is_main else False
             stats = predict_samples(segmenter, shard, predictions, args.instruction,
-                                    mode=args.mode, rank=group.rank, progress=args.progress)
+                                    mode=args.mode, rank=group.rank, progress=progress)
             print(f"rank {group.rank}: wrote {stats.written} predictions, "
                   f"{stats.skipped} were already there", file=sys.stderr)
         group.barrier()

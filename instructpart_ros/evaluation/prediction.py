@@ -39,12 +39,17 @@ class PredictionStats:
     skipped: int
 
 
+def read_run_config(predictions_dir: str | pathlib.Path) -> dict | None:
+    """What produced ``predictions_dir`` (its ``run.json``), or None for other folders."""
+    path = pathlib.Path(predictions_dir) / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def check_run_config(predictions_dir: str | pathlib.Path, config: dict) -> None:
     """Raise ValueError if ``predictions_dir`` was filled with a different ``config``."""
-    path = pathlib.Path(predictions_dir) / RUN_FILE
-    if not path.is_file():
+    recorded = read_run_config(predictions_dir)
+    if recorded is None:
         return
-    recorded = json.loads(path.read_text())
     changed = {key: (recorded.get(key), value) for key, value in config.items()
                if recorded.get(key) != value}
     if changed:
