@@ -272,7 +272,7 @@ def test_malformed_input_of_every_kind_is_counted_and_every_good_frame_still_get
             assert result.num_points == 0 and result.mask.width == 0, name
             assert result.status and result.status != "ok", name
             sent[kind] += 1
-            if index % 5 == 0:
+            if index == round_index % len(malformed):  # one good frame per round, after each kind in turn
                 stamp += STAMP_STEP_NS
                 good_statuses.append(send(frame.messages(stamp)).status)
         result = instruct("   ", "instruction is empty")
@@ -284,10 +284,10 @@ def test_malformed_input_of_every_kind_is_counted_and_every_good_frame_still_get
         sent[kinds.INSTRUCTION_TOO_LONG] += 1
 
     assert sum(sent.values()) >= 200 and len(sent) == 9  # + instruction_before_frame, tested below
-    assert good_statuses == ["ok"] * 40
+    assert good_statuses == ["ok"] * 20
     expected = {kind: before[kind] + sent[kind] for kind in kinds.BAD_INPUT_KINDS}
     wait_until(lambda: bad_input_counts(client) == expected, 5, process, "diagnostics to count every bad input")
-    assert int(client.latest_diagnostics()["frames_processed"]) == processed_before + 40
+    assert int(client.latest_diagnostics()["frames_processed"]) == processed_before + 20
     log = process.log_text()
     for kind in sent:  # logged once per kind, then throttled (10 s period)
         assert 1 <= log.count(f"bad input [{kind}]") <= 4, kind
@@ -349,11 +349,11 @@ def test_lifecycle_releases_the_model_and_once_mode_answers_each_instruction_onc
     count = client.result_count()
     second_stamp = time.time_ns()
     client.publish_frame(knife.messages(second_stamp))  # once: no result for a later frame
-    time.sleep(1.0)
+    time.sleep(0.7)
     assert client.result_count() == count
     client.publish_instruction(INSTRUCTION)
     answer = client.wait_for_result(lambda msg: msg.instruction == INSTRUCTION, start=count).msg
     assert stamp_of(answer) == second_stamp  # the latest frame
-    time.sleep(0.5)
+    time.sleep(0.3)
     assert client.result_count() == count + 1
     assert bad_input_counts(client)[kinds.INSTRUCTION_BEFORE_FRAME] == 1  # counters restart at configure

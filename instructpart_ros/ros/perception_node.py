@@ -43,6 +43,7 @@ from .result_message import empty_result
 NODE_NAME = "perception_node"
 RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 SYNC_POLL_PERIOD_S = 0.05
+DIAGNOSTICS_PERIOD_S = 1.0  # until configure reads diagnostics_period
 INSTRUCTION_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -71,6 +72,7 @@ class PerceptionNode(LifecycleNode):
             self.declare_parameter(spec.name, spec.default, descriptor)
         self.lifecycle_state = "unconfigured"
         self.model_state = "not loaded"
+        self.error = ""  # why the last configure or activate failed, reported on /diagnostics
         self.config: Optional[NodeConfig] = None
         self.health = NodeHealth()
         self._model_lock = threading.Lock()
@@ -82,7 +84,8 @@ class PerceptionNode(LifecycleNode):
         self._latest_frame: Optional[SyncedFrame] = None
         self._interfaces: list = []
         self._diagnostics = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
-        self._diagnostics_timer = None
+        # Diagnostics run from the start, so a configuration that fails is reported too.
+        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -90,9 +93,10 @@ class PerceptionNode(LifecycleNode):
         try:
             config = NodeConfig.from_values(values)
         except ValueError as error:
-            self.get_logger().error(f"configuration failed: {error}")
-            self.model_state = f"not configured: {error}"
+            self.error = f"configuration failed: {error}"
+            self.get_logger().error(self.error)
             return TransitionCallbackReturn.FAILURE
+        self.error = ""
         self.config = config
         self.health = NodeHealth(log_period_s=config.bad_input_log_period)
         self._sync = FrameSynchronizer(config.sync_slop, config.sync_queue_size, config.depth_timeout)
@@ -112,9 +116,11 @@ class PerceptionNode(LifecycleNode):
 
             segmenter = load_segmenter(**arguments)
         except Exception as error:  # noqa: BLE001 - any load failure leaves the node inactive, reported
-            self.model_state = f"failed to load: {type(error).__name__}: {error}"
-            self.get_logger().error(f"activation failed, model {self.model_state}")
+            self.model_state = "failed to load"
+            self.error = f"activation failed: the model did not load: {type(error).__name__}: {error}"
+            self.get_logger().error(self.error)
             return TransitionCallbackReturn.FAILURE
+        self.error = ""
         with self._model_lock:
             self._segmenter = segmenter
             self._pipeline = PartPipeline(segmenter, self.config)
@@ -124,6 +130,8 @@ class PerceptionNode(LifecycleNode):
         self.lifecycle_state = "active"
         if self.config.initial_instruction:
             self._accept_instruction(self.config.initial_instruction)
+        elif self._policy.has_work and self._latest_frame is not None:  # an instruction came while inactive
+            self._worker.submit(self._latest_frame)
         self.get_logger().info(
             f"active: {self.config.model_kind} model loaded in {time.perf_counter() - started:.1f} s on "
             f"{self.config.model_device}; {self.config.instruction_mode} instructions on "
@@ -187,8 +195,7 @@ class PerceptionNode(LifecycleNode):
             self.create_timer(SYNC_POLL_PERIOD_S, self._on_sync_poll, callback_group=inputs),
             self.create_service(SegmentPart, topics.SEGMENT_PART, self._on_segment_part, callback_group=service_group),
         ]
-        if self._diagnostics_timer is not None:
-            self.destroy_timer(self._diagnostics_timer)
+        self.destroy_timer(self._diagnostics_timer)
         self._diagnostics_timer = self.create_timer(config.diagnostics_period, self._publish_diagnostics)
 
     def _destroy_interfaces(self) -> None:
@@ -380,6 +387,7 @@ class PerceptionNode(LifecycleNode):
         values = {
             "lifecycle_state": self.lifecycle_state,
             "model_state": self.model_state,
+            "error": self.error,
             "model_kind": config.model_kind if config else "",
             "instruction_mode": config.instruction_mode if config else "",
             "instruction": (policy.instruction or "") if policy else "",
@@ -398,8 +406,8 @@ class PerceptionNode(LifecycleNode):
 
     def _summary(self, frame: Optional[SyncedFrame], no_depth_reason: str):
         """Diagnostic level and one-line message."""
-        if self.model_state.startswith(("failed", "not configured")):
-            return DiagnosticStatus.ERROR, f"model {self.model_state}"
+        if self.error:
+            return DiagnosticStatus.ERROR, self.error
         if self.lifecycle_state != "active":
             return DiagnosticStatus.WARN, f"{self.lifecycle_state} (model {self.model_state})"
         if frame is None:
