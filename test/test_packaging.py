@@ -87,7 +87,9 @@ def test_generated_interfaces_and_library_share_one_namespace():
             "from instructpart_ros.srv import SegmentPart\n"
             "m = PartSegmentation(status='ok', num_points=3)\n"
             "print(m.status, m.num_points, SegmentPart.Request().use_latest_frame, GraspCandidates().convention == '')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    site = INSTALL / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok", "3", "False", "True"]
 
