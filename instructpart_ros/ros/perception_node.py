@@ -15,9 +15,9 @@ from typing import Optional
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.task import Future
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
@@ -175,8 +175,6 @@ class PerceptionNode(LifecycleNode):
             self._pipeline = None
 
     def _create_interfaces(self, config: NodeConfig) -> None:
-        inputs = MutuallyExclusiveCallbackGroup()  # one thread owns the synchroniser
-        service_group = MutuallyExclusiveCallbackGroup()
         image_qos = _qos(config.input_reliability, config.input_queue_size)
         output_qos = _qos(config.output_reliability, config.output_queue_size)
         self._segmentation_pub = self.create_lifecycle_publisher(PartSegmentation, topics.PART_SEGMENTATION, output_qos)
@@ -186,14 +184,14 @@ class PerceptionNode(LifecycleNode):
         self._overlay_pub = self.create_lifecycle_publisher(Image, topics.OVERLAY, output_qos)
         self._interfaces = [
             self._segmentation_pub, self._mask_pub, self._points_pub, self._markers_pub, self._overlay_pub,
-            self.create_subscription(Image, topics.COLOR_IMAGE, self._on_color, image_qos, callback_group=inputs),
-            self.create_subscription(Image, topics.DEPTH_IMAGE, self._on_depth, image_qos, callback_group=inputs),
+            self.create_subscription(Image, topics.COLOR_IMAGE, self._on_color, image_qos),
+            self.create_subscription(Image, topics.DEPTH_IMAGE, self._on_depth, image_qos),
             self.create_subscription(
-                CameraInfo, topics.CAMERA_INFO, self._on_camera_info, image_qos, callback_group=inputs),
+                CameraInfo, topics.CAMERA_INFO, self._on_camera_info, image_qos),
             self.create_subscription(
-                String, topics.INSTRUCTION, self._on_instruction, INSTRUCTION_QOS, callback_group=inputs),
-            self.create_timer(SYNC_POLL_PERIOD_S, self._on_sync_poll, callback_group=inputs),
-            self.create_service(SegmentPart, topics.SEGMENT_PART, self._on_segment_part, callback_group=service_group),
+                String, topics.INSTRUCTION, self._on_instruction, INSTRUCTION_QOS),
+            self.create_timer(SYNC_POLL_PERIOD_S, self._on_sync_poll),
+            self.create_service(SegmentPart, topics.SEGMENT_PART, self._on_segment_part),
         ]
         self.destroy_timer(self._diagnostics_timer)
         self._diagnostics_timer = self.create_timer(config.diagnostics_period, self._publish_diagnostics)
@@ -222,6 +220,7 @@ class PerceptionNode(LifecycleNode):
         self._on_synced(self._sync.poll())
 
     def _on_synced(self, frame: Optional[SyncedFrame]) -> None:
+        """Keep a newly synchronised frame as the latest and hand it to inference."""
         if frame is None:
             return
         self.health.count("frames_synchronised")
@@ -297,11 +296,14 @@ class PerceptionNode(LifecycleNode):
         result = output.result
         result.total_ms = (time.monotonic() - received_at) * 1e3
         self._segmentation_pub.publish(result)
-        self._mask_pub.publish(result.mask)
-        self._points_pub.publish(result.points)
-        if self.config.publish_markers:
+        # The other outputs repeat parts of the result: skip the work when nobody listens.
+        if self._mask_pub.get_subscription_count():
+            self._mask_pub.publish(result.mask)
+        if self._points_pub.get_subscription_count():
+            self._points_pub.publish(result.points)
+        if self.config.publish_markers and self._markers_pub.get_subscription_count():
             self._markers_pub.publish(part_markers(result.header, output.geometry))
-        if self.config.publish_overlay:
+        if self.config.publish_overlay and self._overlay_pub.get_subscription_count():
             self._overlay_pub.publish(numpy_to_image(overlay_mask(output.rgb, output.mask), "rgb8", result.header))
         self.health.count("frames_processed")
         self.health.record_latency("total", result.total_ms)
@@ -322,8 +324,12 @@ class PerceptionNode(LifecycleNode):
                 "(check the topic remapping and input_reliability)")
 
     # ------------------------------------------------------------------ service
-    def _on_segment_part(self, request, response):
-        """Segment on the latest frame or the request's images; results are returned, not published."""
+    async def _on_segment_part(self, request, response):
+        """Segment on the latest frame or the request's images; results are returned, not published.
+
+        A coroutine: the model runs on a thread of its own while the executor keeps serving
+        the inputs, and the response is sent once that thread is done.
+        """
         response.result = empty_result(request.color.header, request.instruction, "")
         if self.lifecycle_state != "active":
             response.message = (f"the node is {self.lifecycle_state} (model {self.model_state}): activate it "
@@ -347,7 +353,8 @@ class PerceptionNode(LifecycleNode):
             color = request.color
             depth, camera_info = (request.depth, request.camera_info) if has_depth else (None, None)
             no_depth_reason = "" if has_depth else "the request has no depth image"
-        output = self._run_pipeline(color, depth, camera_info, InferencePlan(request.instruction), no_depth_reason)
+        output = await self._in_thread(
+            self._run_pipeline, color, depth, camera_info, InferencePlan(request.instruction), no_depth_reason)
         if output is None:
             response.message = "the node was deactivated during the request"
             return self._fail(response)
@@ -360,6 +367,20 @@ class PerceptionNode(LifecycleNode):
         response.success = bool(output.mask.any())
         response.message = output.result.status
         return response
+
+    def _in_thread(self, function, *args) -> Future:
+        """``function(*args)`` on a new thread, as a future a coroutine callback can await."""
+        future = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(function(*args))
+            except Exception as error:  # noqa: BLE001 - handed to the awaiting callback
+                future.set_exception(error)
+            self.executor.wake()  # resume the awaiting coroutine now, not at the next timer
+
+        threading.Thread(target=run, name="segment_part", daemon=True).start()
+        return future
 
     @staticmethod
     def _fail(response):
@@ -421,7 +442,9 @@ def main(args=None) -> None:
     """Entry point of ``ros2 run instructpart_ros perception_node``."""
     rclpy.init(args=args)
     node = PerceptionNode()
-    executor = MultiThreadedExecutor(num_threads=4)
+    # One executor thread is enough (inference has its own threads) and much faster: rclpy's
+    # MultiThreadedExecutor delivered colour frames 50-200 ms late here behind depth and camera info.
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         if node.get_parameter("autostart").value is True and not node.start():
