@@ -1,0 +1,209 @@
+"""Perception node latency: publish an RGB-D frame -> receive its PartSegmentation, over DDS.
+
+The node runs in its own process with the tiny PISA model (CPU); frames are published
+one at a time (each after the previous result, so nothing queues). Each latency is
+split into the model's time (``inference_ms`` in the result) and everything else:
+inside the node (decoding, sync, geometry, message building: ``total_ms - inference_ms``)
+and transport (DDS both ways: latency - ``total_ms``).
+
+Scenarios, on the real 1280x800 knife frame (synthetic 640x480 frame without the data):
+
+- ``part_mask``: the model's mask replaced by the knife handle's real mask (~1% of the
+  frame), the size of part a real model returns;
+- ``tiny_model_mask``: the tiny random model's own mask (most of the frame: the worst
+  case for geometry and the result's size).
+
+Baseline, in the same run: the same three input messages to an echo node that answers
+with an empty PartSegmentation once colour, depth and camera info of a stamp arrived
+(the DDS floor of the inputs). Target: everything else under 15 ms.
+
+    python bench/node_latency.py [--out bench/results/node_latency.json] [--frames 40]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from instructpart_ros.model.tiny import write_tiny_checkpoints
+from instructpart_ros.ros.node_process import NodeProcess, wait_until
+from instructpart_ros.ros.perception_client import PerceptionClient
+from instructpart_ros.ros.rgbd_frame import knife_frame
+from instructpart_ros.ros.synthetic_scene import synthetic_knife_frame
+
+TARGET_MS = 15.0
+INSTRUCTION = "If I want to cut the bread, which part of the knife should I hold?"
+PART_MASK_PRELUDE = """
+import cv2, numpy as np
+from instructpart_ros.model.segmenter import PartSegmenter
+HANDLE = cv2.imread({path!r}, cv2.IMREAD_GRAYSCALE) > 0
+
+def with_handle_mask(method):
+    def wrapped(self, rgb, *args, **kwargs):
+        result = method(self, rgb, *args, **kwargs)
+        result.mask = HANDLE.copy()
+        return result
+    return wrapped
+
+PartSegmenter.segment = with_handle_mask(PartSegmenter.segment)
+PartSegmenter.segment_with_prompt = with_handle_mask(PartSegmenter.segment_with_prompt)
+"""
+ECHO_NODE = """
+import collections, rclpy
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
+from instructpart_ros.msg import PartSegmentation
+
+rclpy.init()
+node = Node("perception_node")
+inputs = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+results = node.create_publisher(PartSegmentation, "part_segmentation", QoSProfile(depth=1))
+seen = collections.Counter()
+
+def arrived(msg):
+    stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+    seen[stamp] += 1
+    if seen[stamp] == 3:  # colour, depth and camera info of this stamp are all here
+        del seen[stamp]
+        results.publish(PartSegmentation(header=msg.header, status="echo"))
+
+for msg_type, topic in ((Image, "color/image"), (Image, "depth/image"), (CameraInfo, "color/camera_info")):
+    node.create_subscription(msg_type, topic, arrived, inputs)
+node.create_subscription(String, "instruction", lambda msg: None, 10)
+try:
+    rclpy.spin(node)
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def find_knife() -> pathlib.Path | None:
+    for data in (os.environ.get("INSTRUCTPART_DATA"), "../shared/data"):
+        if data and (pathlib.Path(data) / "shapegrasp-knife" / "color.png").is_file():
+            return pathlib.Path(data) / "shapegrasp-knife"
+    return None
+
+
+def measure(client: PerceptionClient, frame, frames: int, warmup: int = 3) -> dict:
+    """Publish ``frames`` frames one by one; latency and its split, in ms (medians and p90)."""
+    latency, model, in_node = [], [], []
+    for index in range(warmup + frames):
+        stamp = time.time_ns()
+        messages = frame.messages(stamp)  # ready before the clock starts, as a camera driver's would be
+        start = client.result_count()
+        sent = time.monotonic()
+        client.publish_frame(messages)
+        received = client.wait_for_result(
+            lambda msg: msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec == stamp, timeout=60, start=start)
+        if index >= warmup:
+            latency.append((received.at - sent) * 1e3)
+            model.append(received.msg.inference_ms)
+            in_node.append(received.msg.total_ms - received.msg.inference_ms)
+    latency, model, in_node = map(np.asarray, (latency, model, in_node))
+    everything_else = latency - model
+
+    def stats(values):
+        return {"p50": round(float(np.median(values)), 2), "p90": round(float(np.percentile(values, 90)), 2)}
+
+    return {
+        "frames": frames,
+        "num_points_last": int(received.msg.num_points),
+        "latency_ms": stats(latency),
+        "model_ms": stats(model),
+        "everything_else_ms": stats(everything_else),
+        "in_node_ms": stats(in_node),
+        "transport_ms": stats(everything_else - in_node),
+    }
+
+
+def run_node(parameters: dict, frame, frames: int, prelude: str | None = None) -> dict:
+    with NodeProcess(parameters, python_prelude=prelude) as process, PerceptionClient("bench_player") as client:
+        wait_until(lambda: client.lifecycle_state() == "active", 120, process, "the node to become active")
+        wait_until(client.connected, 30, process, "the node's topics to connect")
+        client.publish_frame(frame.messages(time.time_ns()))
+        time.sleep(0.5)
+        client.publish_instruction(INSTRUCTION)
+        client.wait_for_result(lambda msg: msg.instruction == INSTRUCTION, timeout=60)
+        return measure(client, frame, frames)
+
+
+def echo_answers(client: PerceptionClient, frame) -> bool:
+    """Publish one frame and report whether the echo node answered it (best effort may drop the first)."""
+    start = client.result_count()
+    client.publish_frame(frame.messages(time.time_ns()))
+    try:
+        client.wait_for_result(timeout=0.5, start=start)
+        return True
+    except TimeoutError:
+        return False
+
+
+def run_echo(frame, frames: int) -> dict:
+    echo = subprocess.Popen([sys.executable, "-c", ECHO_NODE])
+    try:
+        with PerceptionClient("bench_player") as client:
+            wait_until(client.connected, 30, what="the echo node's topics to connect")
+            wait_until(lambda: echo_answers(client, frame), 30, what="the echo node to answer")
+            result = measure(client, frame, frames)
+        return {"frames": frames, "latency_ms": result["latency_ms"]}
+    finally:
+        echo.send_signal(subprocess.signal.SIGINT)
+        try:
+            echo.wait(10)
+        except subprocess.TimeoutExpired:
+            echo.kill()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=pathlib.Path, help="also write the JSON here")
+    parser.add_argument("--frames", type=int, default=40, help="measured frames per scenario")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+
+    knife = find_knife()
+    frame = knife_frame(knife) if knife else synthetic_knife_frame()
+    height, width = frame.depth_mm.shape
+    with tempfile.TemporaryDirectory(prefix="node_latency_") as workdir:
+        paths = write_tiny_checkpoints(pathlib.Path(workdir), kind="pisa", seed=0)
+        parameters = dict(model_kind="pisa", model_checkpoint=str(paths["checkpoint"]),
+                          model_vision_tower=str(paths["vision_tower"]), model_dinov2=str(paths["dinov2"]),
+                          model_device="cpu", model_dtype="float32")
+        scenarios = {}
+        if knife:
+            prelude = PART_MASK_PRELUDE.format(path=str(knife / "mask_knife_handle.png"))
+            scenarios["part_mask"] = run_node(parameters, frame, args.frames, prelude)
+        scenarios["tiny_model_mask"] = run_node(parameters, frame, args.frames)
+    baseline = run_echo(frame, args.frames)
+
+    report = {
+        "benchmark": "perception node: publish RGB-D frame -> PartSegmentation received",
+        "frame": f"{'real knife' if knife else 'synthetic'} {width}x{height} rgb8 + 16UC1 + CameraInfo",
+        "transport": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "default"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "target_everything_else_ms": TARGET_MS,
+        "scenarios": scenarios,
+        "baseline_echo_node": baseline,
+    }
+    for name, result in scenarios.items():
+        result["meets_target"] = result["everything_else_ms"]["p50"] < TARGET_MS
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
