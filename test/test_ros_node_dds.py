@@ -357,3 +357,16 @@ def test_lifecycle_releases_the_model_and_once_mode_answers_each_instruction_onc
     time.sleep(0.3)
     assert client.result_count() == count + 1
     assert bad_input_counts(client)[kinds.INSTRUCTION_BEFORE_FRAME] == 1  # counters restart at configure
+
+
+def test_initial_instruction_is_applied_to_the_first_frame_after_activation(node, knife):
+    process, client = node
+    assert client.change_state("deactivate") and client.change_state("cleanup")
+    assert client.set_parameters({"initial_instruction": "pour some water"}) == []
+    assert client.change_state("configure") and client.change_state("activate")
+    wait_until(client.connected, 20, process, "the topics to reconnect")
+    start = client.result_count()
+    first = publish_and_wait(client, knife, time.time_ns())
+    assert (first.instruction, first.status) == ("pour some water", "ok")
+    assert client.result_count() == start + 1  # no "no frame yet" status for a configured instruction
+    assert bad_input_counts(client)[kinds.INSTRUCTION_BEFORE_FRAME] == 0

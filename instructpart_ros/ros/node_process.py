@@ -84,7 +84,8 @@ class NodeProcess:
         return self.process.poll() is None
 
     def log_text(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def rss_bytes(self) -> int:

@@ -16,9 +16,11 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.task import Future
+from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import Subscription
+from rclpy.task import Future
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
@@ -129,8 +131,8 @@ class PerceptionNode(LifecycleNode):
         result = super().on_activate(state)
         self.lifecycle_state = "active"
         if self.config.initial_instruction:
-            self._accept_instruction(self.config.initial_instruction)
-        elif self._policy.has_work and self._latest_frame is not None:  # an instruction came while inactive
+            self._policy.set_instruction(self.config.initial_instruction)
+        if self._policy.has_work and self._latest_frame is not None:  # an instruction came while inactive
             self._worker.submit(self._latest_frame)
         self.get_logger().info(
             f"active: {self.config.model_kind} model loaded in {time.perf_counter() - started:.1f} s on "
@@ -186,10 +188,8 @@ class PerceptionNode(LifecycleNode):
             self._segmentation_pub, self._mask_pub, self._points_pub, self._markers_pub, self._overlay_pub,
             self.create_subscription(Image, topics.COLOR_IMAGE, self._on_color, image_qos),
             self.create_subscription(Image, topics.DEPTH_IMAGE, self._on_depth, image_qos),
-            self.create_subscription(
-                CameraInfo, topics.CAMERA_INFO, self._on_camera_info, image_qos),
-            self.create_subscription(
-                String, topics.INSTRUCTION, self._on_instruction, INSTRUCTION_QOS),
+            self.create_subscription(CameraInfo, topics.CAMERA_INFO, self._on_camera_info, image_qos),
+            self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, INSTRUCTION_QOS),
             self.create_timer(SYNC_POLL_PERIOD_S, self._on_sync_poll),
             self.create_service(SegmentPart, topics.SEGMENT_PART, self._on_segment_part),
         ]
@@ -198,11 +198,14 @@ class PerceptionNode(LifecycleNode):
 
     def _destroy_interfaces(self) -> None:
         for entity in self._interfaces:
-            destroy = {
-                "Subscription": self.destroy_subscription, "Timer": self.destroy_timer,
-                "Service": self.destroy_service, "LifecyclePublisher": self.destroy_lifecycle_publisher,
-            }[type(entity).__name__]
-            destroy(entity)
+            if isinstance(entity, LifecyclePublisher):
+                self.destroy_lifecycle_publisher(entity)
+            elif isinstance(entity, Subscription):
+                self.destroy_subscription(entity)
+            elif isinstance(entity, Timer):
+                self.destroy_timer(entity)
+            else:
+                self.destroy_service(entity)
         self._interfaces = []
 
     # ------------------------------------------------------------------ inputs
@@ -237,12 +240,12 @@ class PerceptionNode(LifecycleNode):
             return
         self._accept_instruction(msg.data, header)
 
-    def _accept_instruction(self, text: str, header: Optional[Header] = None) -> None:
+    def _accept_instruction(self, text: str, header: Header) -> None:
         self._policy.set_instruction(text)
         frame = self._latest_frame
         if frame is None:
             self._reject(
-                header or Header(), text, kinds.INSTRUCTION_BEFORE_FRAME,
+                header, text, kinds.INSTRUCTION_BEFORE_FRAME,
                 f"no synchronised frame yet on '{self.resolve_topic_name(topics.COLOR_IMAGE)}': the instruction "
                 "is kept and applied to the first frame (check the camera topics and QoS)")
         elif self._worker is not None:
