@@ -1,9 +1,10 @@
 """``make demo``: the perception node on one RGB-D frame, end to end over DDS.
 
-Starts the node in its own process, plays a frame to it (the real knife frame when the
-shared data is there, else the frame given with --color/--depth/--camera-info, else a
-synthetic table-top frame), sends the instruction, receives the ``PartSegmentation`` and
-writes to ``--out``: ``overlay.png``, ``part_points.ply`` and ``summary.json``.
+Starts the node in its own process, plays a frame to it (the one given with
+--color/--depth/--camera-info, else the real knife frame when the shared data is there,
+else a synthetic table-top frame), sends the instruction, receives the
+``PartSegmentation`` and writes to ``--out``: ``overlay.png``, ``part_points.ply``,
+``summary.json`` and the node's log.
 
 Without weights (--lisa or --pisa) it uses a tiny randomly initialised model written on
 the spot: everything runs for real, but its mask is meaningless.
