@@ -171,15 +171,11 @@ class PerceptionClient:
         return {}
 
     def segment(self, request: SegmentPart.Request, timeout: float = 60.0) -> SegmentPart.Response:
-        if not self.segment_client.wait_for_service(timeout_sec=min(timeout, 10.0)):
-            raise TimeoutError(f"service {topics.SEGMENT_PART} is not available")
-        future = self.segment_client.call_async(request)
-        deadline = time.monotonic() + timeout
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topics.SEGMENT_PART} did not answer within {timeout:g} s")
-            time.sleep(0.01)
-        return future.result()
+        """Call ``segment_part``; TimeoutError when the service is missing or does not answer in time."""
+        response = self._call(self.segment_client, request, timeout)
+        if response is None:
+            raise TimeoutError(f"service {topics.SEGMENT_PART} did not answer within {timeout:g} s")
+        return response
 
     def close(self) -> None:
         self._executor.shutdown()
