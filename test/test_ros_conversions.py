@@ -13,6 +13,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
+from instructpart_ros.geometry import Intrinsics
 from instructpart_ros.ros.conversions import (
     camera_info_to_intrinsics, depth_to_numpy, image_to_numpy, image_to_rgb,
     mask_to_image, numpy_to_image, pointcloud2_to_points, points_to_pointcloud2)
@@ -281,13 +282,13 @@ def test_intrinsics_come_from_p():
     msg = camera_info(k=[600.0, 0, 320, 0, 601, 240, 0, 0, 1],
                       p=[610.0, 0, 315, 0, 0, 612, 238, 0, 0, 0, 1, 0])
 
-    assert tuple(camera_info_to_intrinsics(over_the_wire(msg))) == (610.0, 612.0, 315.0, 238.0)
+    assert camera_info_to_intrinsics(over_the_wire(msg)) == Intrinsics(610.0, 612.0, 315.0, 238.0)
 
 
 def test_intrinsics_fall_back_to_k_when_p_is_zero():
     msg = camera_info(k=[600.0, 0, 320, 0, 601, 240, 0, 0, 1])
 
-    assert tuple(camera_info_to_intrinsics(msg)) == (600.0, 601.0, 320.0, 240.0)
+    assert camera_info_to_intrinsics(msg) == Intrinsics(600.0, 601.0, 320.0, 240.0)
 
 
 @pytest.mark.parametrize("msg, message", [
@@ -487,4 +488,4 @@ def test_real_knife_frame_survives_the_wire(knife_dir):
 
     np.testing.assert_array_equal(rgb, bgr[:, :, ::-1])
     np.testing.assert_array_equal(depth_mm, depth)
-    assert tuple(intrinsics) == (650.0, 650.0, 640.0, 400.0)
+    assert intrinsics == Intrinsics(650.0, 650.0, 640.0, 400.0)

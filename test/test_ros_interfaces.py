@@ -79,7 +79,8 @@ def respond(request: SegmentPart.Request) -> SegmentPart.Response:
     """The peer's answer: a function of every input, so a changed request shows up here."""
     rgb = image_to_rgb(request.color)
     depth_m = depth_to_numpy(request.depth).astype(np.float32) / 1000.0
-    fx, fy, cx, cy = camera_info_to_intrinsics(request.camera_info)
+    intrinsics = camera_info_to_intrinsics(request.camera_info)
+    fx, fy, cx, cy = intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
     mask = (rgb[:, :, 0] > 128) & (rgb[:, :, 2] < 128)
     rows, cols = np.nonzero(mask & (depth_m > 0))
     z = depth_m[rows, cols]

@@ -25,6 +25,8 @@ from numpy.lib import recfunctions
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
+from ..geometry import Intrinsics
+
 # encoding -> (dtype, channels)
 IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "rgb8": (np.dtype(np.uint8), 3),
@@ -163,8 +165,8 @@ def mask_to_image(mask: np.ndarray, header: Header | None = None) -> Image:
     return numpy_to_image(np.where(mask != 0, np.uint8(255), np.uint8(0)), "mono8", header)
 
 
-def camera_info_to_intrinsics(msg: CameraInfo) -> tuple[float, float, float, float]:
-    """Pinhole intrinsics ``(fx, fy, cx, cy)`` in pixels from ``p``, or ``k`` when ``p`` is all zero."""
+def camera_info_to_intrinsics(msg: CameraInfo) -> Intrinsics:
+    """Pinhole intrinsics (``fx, fy, cx, cy`` in pixels) from ``p``, or ``k`` when ``p`` is all zero."""
     if msg.width == 0 or msg.height == 0:
         raise ValueError(
             f"CameraInfo size is width={msg.width} height={msg.height}: expected both "
@@ -184,7 +186,7 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> tuple[float, float, float, flo
             raise ValueError(
                 f"CameraInfo {source}[{index}] ({name}) is {value}: expected a positive "
                 f"focal length in pixels")
-    return float(fx), float(fy), float(cx), float(cy)
+    return Intrinsics(float(fx), float(fy), float(cx), float(cy))
 
 
 def _cloud_layout(with_color: bool) -> np.dtype:

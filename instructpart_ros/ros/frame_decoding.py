@@ -78,7 +78,7 @@ def decode_frame(color, depth=None, camera_info=None) -> DecodedFrame:
 
 def decode_intrinsics(camera_info, color) -> Intrinsics:
     try:
-        intrinsics = Intrinsics(*camera_info_to_intrinsics(camera_info))
+        intrinsics = camera_info_to_intrinsics(camera_info)
     except ValueError as error:
         raise BadInput(kinds.CAMERA_INFO, f"camera info: {error}") from None
     if (camera_info.width, camera_info.height) != (color.width, color.height):
