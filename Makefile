@@ -11,7 +11,7 @@ BUILD_INPUTS := setup.cfg setup.py $(wildcard requirements/*.txt) scripts/setup.
 help:
 	@echo "make setup   create .venv (ROS 2 Kilted wheels, CPU torch, project[test]) and colcon build"
 	@echo "make test    run the whole test suite against the colcon install (ARGS=... for pytest)"
-	@echo "make demo    run the perception node on the real knife RGB-D frame, write demo_output/"
+	@echo "make demo    perception node on the real knife RGB-D frame -> demo_output/ (LISA=, PISA=, CLIP=, DINOV2= for real weights)"
 	@echo "make bench   run every benchmark in bench/ (JSON into bench/results/)"
 	@echo "make clean   remove build/, install/, log/ (keeps .venv)"
 
@@ -20,6 +20,12 @@ setup: $(BUILD_STAMP)
 $(BUILD_STAMP): $(BUILD_INPUTS)
 	@bash scripts/setup.sh
 	@touch $@
+
+# make demo [LISA=dir CLIP=dir] | [PISA=dir CLIP=dir DINOV2=dir]; without weights a tiny random model
+demo: setup
+	@source scripts/env.sh && python -m instructpart_ros.ros.demo --out demo_output \
+		$(if $(LISA),--lisa $(LISA)) $(if $(PISA),--pisa $(PISA)) \
+		$(if $(CLIP),--clip $(CLIP)) $(if $(DINOV2),--dinov2 $(DINOV2))
 
 test: setup
 	@bash scripts/run_tests.sh $(ARGS)

@@ -15,7 +15,7 @@ INSTALL = REPO / "install" / "instructpart_ros"
 # ROS packages (by import name) -> the package.xml key that must declare them.
 ROS_IMPORTS = {"rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "visualization_msgs",
                "diagnostic_msgs", "lifecycle_msgs", "std_srvs", "builtin_interfaces",
-               "launch", "launch_ros", "rcl_interfaces"}
+               "launch", "launch_ros", "rcl_interfaces", "ament_index_python"}
 
 
 def _imports(path: pathlib.Path) -> set[str]:
