@@ -229,14 +229,27 @@ def check_declared_sizes(config: dict, mm_hidden_size: int, out_dim: int, source
             raise ValueError(f"{source}: config.json says {field}={config[field]} but the tensors give {actual}")
 
 
-def load_lisa(
+@dataclass
+class LisaLanguageSide:
+    """What LISA and a PISA made from LISA share: the checkpoint, tokenizer, CLIP and the MLLM."""
+
+    lisa: LisaCheckpoint
+    directory: pathlib.Path
+    tokenizer: object
+    clip_processor: object
+    vision_tower: str
+    mllm: torch.nn.Module
+
+
+def load_lisa_language_side(
     checkpoint: str | pathlib.Path | None,
     vision_tower: str | pathlib.Path | None,
     device: torch.device,
     dtype: torch.dtype,
-) -> LoadedModel:
-    """LISA from its checkpoint directory and a CLIP directory (default: the one config.json names)."""
-    directory = local_directory(checkpoint, "checkpoint", "LISA-7B-v1 (xinlai/LISA-7B-v1)")
+    argument: str = "checkpoint",
+) -> LisaLanguageSide:
+    """Read a LISA checkpoint directory and build its CLIP + LLaMA + projector + text_hidden_fcs."""
+    directory = local_directory(checkpoint, argument, "LISA-7B-v1 (xinlai/LISA-7B-v1)")
     lisa = read_lisa_checkpoint(directory)
     source = str(directory)
     tokenizer = load_tokenizer(directory)
@@ -261,10 +274,23 @@ def load_lisa(
         source=source,
         file_prefixes=FILE_PREFIXES,
     )
+    return LisaLanguageSide(lisa, directory, tokenizer, clip_processor, vision_tower, mllm)
+
+
+def load_lisa(
+    checkpoint: str | pathlib.Path | None,
+    vision_tower: str | pathlib.Path | None,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> LoadedModel:
+    """LISA from its checkpoint directory and a CLIP directory (default: the one config.json names)."""
+    side = load_lisa_language_side(checkpoint, vision_tower, device, dtype)
+    lisa, source = side.lisa, str(side.directory)
     sam_config = sam_config_from_state_dict(lisa.sam)
     sam_weights = convert_segment_anything_keys(lisa.sam)
     sam_loading = {"device": device, "dtype": dtype, "source": source, "file_prefix": SAM_PREFIX}
     image_encoder = build_sam_image_encoder(sam_config, sam_weights, **sam_loading)
     mask_decoder = build_mask_decoder(sam_config, sam_weights, **sam_loading)
-    model = PartSegmentationModel("lisa", mllm, image_encoder, mask_decoder)
-    return LoadedModel(model, tokenizer, clip_processor, lisa.use_im_start_end, directory, vision_tower)
+    model = PartSegmentationModel("lisa", side.mllm, image_encoder, mask_decoder)
+    return LoadedModel(model, side.tokenizer, side.clip_processor, lisa.use_im_start_end, side.directory,
+                       side.vision_tower)

@@ -18,13 +18,12 @@ import torch
 
 from .components import build_mask_decoder, build_multimodal_llm, load_clip_tower, load_dinov2
 from .dinov2_image_encoder import DinoFusionConfig, Dinov2FusionEncoder
-from .lisa_checkpoint import FILE_PREFIXES as LISA_FILE_PREFIXES
 from .lisa_checkpoint import (
     SAM_PREFIX,
     check_declared_sizes,
     lisa_config_dict,
     llama_config_from_tensors,
-    read_lisa_checkpoint,
+    load_lisa_language_side,
 )
 from .module_loading import empty_weights, load_strict, local_directory, resolve_device, resolve_dtype
 from .part_model import LoadedModel, PartSegmentationModel
@@ -143,24 +142,8 @@ def pisa_from_lisa(
     LISA's SAM image encoder is not loaded (PISA replaces it).
     """
     device, dtype = resolve_device(device), resolve_dtype(dtype)
-    directory = local_directory(lisa_checkpoint, "lisa_checkpoint", "LISA-7B-v1 (xinlai/LISA-7B-v1)")
-    lisa = read_lisa_checkpoint(directory)
-    source = str(directory)
-    tokenizer = load_tokenizer(directory)
-    vision_tower = str(vision_tower or lisa.config["vision_tower"])
-    tower, clip_processor = load_clip_tower(vision_tower, device, dtype)
-    mllm = build_multimodal_llm(
-        llama_config_from_tensors(lisa.config, lisa.llm, source),
-        {"llm": lisa.llm, "mm_projector": lisa.mm_projector, "text_hidden_fcs": lisa.text_hidden_fcs},
-        tower,
-        tokenizer,
-        out_dim=lisa.out_dim,
-        vision_select_layer=lisa.vision_select_layer,
-        device=device,
-        dtype=dtype,
-        source=source,
-        file_prefixes=LISA_FILE_PREFIXES,
-    )
+    side = load_lisa_language_side(lisa_checkpoint, vision_tower, device, dtype, argument="lisa_checkpoint")
+    lisa, source = side.lisa, str(side.directory)
     decoder_sam = {name: t for name, t in lisa.sam.items() if not name.startswith("image_encoder.")}
     mask_decoder = build_mask_decoder(
         sam_config_from_state_dict(decoder_sam),
@@ -175,8 +158,9 @@ def pisa_from_lisa(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         image_encoder = Dinov2FusionEncoder(dino, fusion_config)
-    model = PartSegmentationModel("pisa", mllm, image_encoder.eval(), mask_decoder)
-    return LoadedModel(model, tokenizer, clip_processor, lisa.use_im_start_end, directory, vision_tower, str(dinov2))
+    model = PartSegmentationModel("pisa", side.mllm, image_encoder.eval(), mask_decoder)
+    return LoadedModel(model, side.tokenizer, side.clip_processor, lisa.use_im_start_end, side.directory,
+                       side.vision_tower, str(dinov2))
 
 
 def save_pisa(loaded: LoadedModel, directory: str | pathlib.Path) -> pathlib.Path:
