@@ -9,6 +9,8 @@ from scipy.spatial.transform import Rotation
 
 from .voxel import check_voxel_size, voxel_means
 
+PROJECTION_CHUNK = 16384  # points per chunk in projected_bounds
+
 
 @dataclass(frozen=True)
 class PartGeometry:
@@ -65,6 +67,21 @@ def principal_axes(samples: np.ndarray) -> np.ndarray:
     return np.column_stack([x, np.cross(z, x), z])
 
 
+def projected_bounds(points: np.ndarray, origin: np.ndarray, axes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-axis minimum and maximum of ``axes.T @ (point - origin)`` over all points (float64)."""
+    low, high = np.full(3, np.inf), np.full(3, -np.inf)
+    # In chunks: the float64 temporaries stay in the cache, and each product stays below
+    # the size at which OpenBLAS starts threads, which cost more than they save on a busy
+    # 2-core machine (5-8 ms instead of 1 for 284k points).
+    for start in range(0, len(points), PROJECTION_CHUNK):
+        offsets = points[start:start + PROJECTION_CHUNK].T.astype(np.float64, order="C")
+        offsets -= origin[:, None]
+        projected = axes.T @ offsets  # (3, n): row reductions are the fast ones
+        np.minimum(low, projected.min(axis=1), out=low)
+        np.maximum(high, projected.max(axis=1), out=high)
+    return low, high
+
+
 def part_geometry(points, voxel_size: float = 0.005, min_points: int = 10) -> PartGeometry:
     """Centroid, principal axes and oriented-box extent of a part's ``(N, 3)`` points.
 
@@ -89,8 +106,7 @@ def part_geometry(points, voxel_size: float = 0.005, min_points: int = 10) -> Pa
         )
     centroid = samples.mean(axis=0)
     axes = principal_axes(samples)
-    projected = axes.T @ (points - centroid).T  # (3, N): row reductions are the fast ones
-    low, high = projected.min(axis=1), projected.max(axis=1)
+    low, high = projected_bounds(points, centroid, axes)
     return PartGeometry(
         ok=True,
         reason="",

@@ -6,9 +6,9 @@ from typing import Optional
 
 import numpy as np
 
-from .backprojection import backproject
-from .depth_image import check_depth_image, check_mask
-from .intrinsics import IntrinsicsLike
+from .backprojection import pixel_depths, pixel_points, ray_grid, valid_pixels
+from .depth_image import check_depth_image, check_mask, metres_per_unit
+from .intrinsics import IntrinsicsLike, as_intrinsics
 from .part_filter import PartFilter, depth_inliers, erode_mask, in_depth_range
 from .voxel import voxel_first_indices
 
@@ -67,20 +67,24 @@ def extract_part_points(
     """
     depth = check_depth_image(depth)
     mask = check_mask(mask, depth.shape)
+    intrinsics = as_intrinsics(intrinsics)
+    scale = metres_per_unit(depth, depth_scale)
     mask_pixels = int(np.count_nonzero(mask))
     eroded = erode_mask(mask, part_filter.erode_px)
     eroded_pixels = int(np.count_nonzero(eroded))
-    points, pixels = backproject(depth, intrinsics, eroded, depth_scale, return_pixels=True)
-    after_invalid = len(points)
+    # The filters need only the depths: they run on pixel indices and z, and the (N, 3)
+    # points are built once for the pixels that survive.
+    pixels = valid_pixels(depth, eroded)
+    z = pixel_depths(depth, pixels, scale)
+    after_invalid = len(z)
 
-    keep = in_depth_range(points[:, 2], part_filter.min_depth, part_filter.max_depth)
-    points, pixels = points[keep], pixels[keep]
-    after_range = len(points)
+    pixels, z = _kept(in_depth_range(z, part_filter.min_depth, part_filter.max_depth), pixels, z)
+    after_range = len(z)
 
-    keep = depth_inliers(points[:, 2], part_filter.outlier_sigmas, part_filter.outlier_min_band)
-    points, pixels = points[keep], pixels[keep]
-    after_outliers = len(points)
+    pixels, z = _kept(depth_inliers(z, part_filter.outlier_sigmas, part_filter.outlier_min_band), pixels, z)
+    after_outliers = len(z)
 
+    points = pixel_points(ray_grid(intrinsics, *depth.shape), pixels, z)
     if part_filter.voxel_size > 0.0:
         keep = voxel_first_indices(points, part_filter.voxel_size)
         points, pixels = points[keep], pixels[keep]
@@ -94,3 +98,10 @@ def extract_part_points(
         voxel=after_outliers - len(points),
     )
     return PartPoints(points=points, pixels=pixels, image_shape=depth.shape, counts=counts)
+
+
+def _kept(keep: np.ndarray, pixels: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels`` and ``z`` where ``keep`` is true (no copies when it keeps everything, the usual case)."""
+    if keep.all():
+        return pixels, z
+    return pixels[keep], z[keep]
