@@ -30,6 +30,7 @@ from instructpart_ros.srv import SegmentPart
 
 from . import node_health as kinds
 from . import topics
+from .allocator import keep_freed_memory
 from .conversions import numpy_to_image
 from .frame_decoding import BadInput
 from .frame_sync import CAMERA_INFO, DEPTH, FrameSynchronizer, SyncedFrame
@@ -443,6 +444,7 @@ class PerceptionNode(LifecycleNode):
 
 def main(args=None) -> None:
     """Entry point of ``ros2 run instructpart_ros perception_node``."""
+    keep_freed_memory()  # before the first frame: see allocator.py
     rclpy.init(args=args)
     node = PerceptionNode()
     # One executor thread is enough (inference has its own threads) and much faster: rclpy's
