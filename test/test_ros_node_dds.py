@@ -2,11 +2,12 @@
 
 One node serves every test here, in file order: the real knife RGB-D frame in sticky
 mode, the service, 2D-only frames, the other outputs, malformed input of every kind,
-30 Hz load, then a lifecycle round trip into ``once`` mode. Its tiny PISA model is
-written at test time and loaded by the real loading code, then wrapped (in the node's
-process) to be slower than a 30 Hz camera and to fail like CUDA running out of memory on
-images marked with ``OOM_PIXEL`` in their top-left corner, so a model error can be
-provoked from outside.
+30 Hz load, then lifecycle round trips into ``once`` mode and other model options. Its
+tiny PISA model is written at test time and loaded by the real loading code, then wrapped
+(in the node's process) to be slower than a 30 Hz camera, to fail like CUDA running out
+of memory on images marked with ``OOM_PIXEL`` in their top-left corner, so a model error
+can be provoked from outside, and to never write ``</s>``: it answers ``[SEG]`` and then
+goes on until decoding stops at ``[SEG]`` or at the token limit.
 """
 import collections
 import os
@@ -57,6 +58,14 @@ def wrap(method):
 
 PartSegmenter.segment = wrap(PartSegmenter.segment)
 PartSegmenter.segment_with_prompt = wrap(PartSegmenter.segment_with_prompt)
+load = PartSegmenter.__init__
+
+def never_ends(self, *args, **kwargs):
+    load(self, *args, **kwargs)
+    with torch.no_grad():
+        self.model.mllm.language_model.lm_head.weight[self.tokenizer.eos_token_id] = 0.0
+
+PartSegmenter.__init__ = never_ends
 """
 
 
@@ -117,6 +126,7 @@ def test_knife_frame_gives_a_colour_sized_mask_and_exactly_its_valid_depth_point
     result = client.wait_for_result(lambda msg: stamp_of(msg) == stamp, timeout=30).msg
     assert (stamp_of(result), result.header.frame_id) == (stamp, knife.frame_id)
     assert (result.instruction, result.status) == (INSTRUCTION, "ok")
+    assert result.answer == "[SEG]"  # model_stop_at_seg (default true): decoding stopped there
     mask = image_to_numpy(result.mask) == 255
     assert mask.shape == (800, 1280) and result.mask.encoding == "mono8" and mask.any()
     assert result.mask.header == result.header and result.points.header == result.header
@@ -370,3 +380,21 @@ def test_initial_instruction_is_applied_to_the_first_frame_after_activation(node
     assert (first.instruction, first.status) == ("pour some water", "ok")
     assert client.result_count() == start + 1  # no "no frame yet" status for a configured instruction
     assert bad_input_counts(client)[kinds.INSTRUCTION_BEFORE_FRAME] == 0
+
+
+def answer_with(client, process, knife, **parameters):
+    """Reconfigure with ``parameters`` and return the answer to INSTRUCTION on the knife frame."""
+    assert client.change_state("deactivate") and client.change_state("cleanup")
+    assert client.set_parameters(dict(parameters, initial_instruction=INSTRUCTION)) == []
+    assert client.change_state("configure") and client.change_state("activate")
+    wait_until(client.connected, 20, process, "the topics to reconnect")
+    result = publish_and_wait(client, knife, time.time_ns())
+    assert (result.instruction, result.status) == (INSTRUCTION, "ok")
+    return result.answer
+
+
+def test_model_options_reach_the_model_stop_at_seg_and_the_token_limit(node, knife):
+    process, client = node
+    longer = answer_with(client, process, knife, model_stop_at_seg=False, model_max_new_tokens=3)
+    assert longer.startswith("[SEG]") and longer != "[SEG]"  # decoding went on past [SEG]
+    assert answer_with(client, process, knife, model_stop_at_seg=False, model_max_new_tokens=1) == "[SEG]"

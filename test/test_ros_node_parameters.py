@@ -50,6 +50,8 @@ def test_integers_are_accepted_for_floats_and_converted():
         ({"min_depth": 2.0, "max_depth": 1.0}, "invalid part filter parameters: PartFilter depth range is empty: "
                                                "min_depth=2.0, max_depth=1.0"),
         ({"colour_topic": "x"}, "unknown perception node parameters ['colour_topic']"),
+        ({"model_max_new_tokens": 0}, "parameter model_max_new_tokens=0 must be >= 1"),
+        ({"model_stop_at_seg": "yes"}, "parameter model_stop_at_seg='yes' must be true or false (default True)"),
     ],
 )
 def test_bad_values_are_named_with_the_fix(values, message):
@@ -66,4 +68,11 @@ def test_model_checkpoint_must_be_given_and_empty_paths_defer_to_the_checkpoint(
     lisa = NodeConfig.from_values({"model_kind": "lisa", "model_checkpoint": "/w/lisa", "model_vision_tower": "/w/clip",
                                    "model_device": "cpu", "model_dtype": "float32"})
     assert lisa.model_arguments() == dict(kind="lisa", checkpoint="/w/lisa", vision_tower="/w/clip", dinov2=None,
-                                          device="cpu", dtype="float32")
+                                          device="cpu", dtype="float32", stop_at_seg=True, max_new_tokens=64)
+
+
+def test_decoding_options_are_passed_to_the_segmenter():
+    config = NodeConfig.from_values({"model_checkpoint": "/w/pisa", "model_stop_at_seg": False,
+                                     "model_max_new_tokens": 3})
+    arguments = config.model_arguments()
+    assert (arguments["stop_at_seg"], arguments["max_new_tokens"]) == (False, 3)

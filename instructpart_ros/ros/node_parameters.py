@@ -39,6 +39,10 @@ PARAMETERS: Tuple[ParameterSpec, ...] = (
     ParameterSpec("model_mode", "generate",
                   "generate: the LLM writes its answer; teacher_forced: skip decoding, one forward pass",
                   ("generate", "teacher_forced")),
+    ParameterSpec("model_stop_at_seg", True,
+                  "generate: stop decoding at the [SEG] token (saves decode steps; the answer then ends at [SEG])"),
+    ParameterSpec("model_max_new_tokens", 64,
+                  "generate: most tokens the language model writes; no [SEG] within them gives no part"),
     # Instructions
     ParameterSpec("instruction_mode", "sticky",
                   "sticky: an instruction applies to every new frame until replaced; "
@@ -92,6 +96,8 @@ class NodeConfig:
     model_device: str
     model_dtype: str
     model_mode: str
+    model_stop_at_seg: bool
+    model_max_new_tokens: int
     instruction_mode: str
     reason_every_n: int
     max_instruction_chars: int
@@ -151,11 +157,12 @@ class NodeConfig:
         return dict(
             kind=self.model_kind, checkpoint=self.model_checkpoint, vision_tower=self.model_vision_tower or None,
             dinov2=self.model_dinov2 or None, device=self.model_device, dtype=self.model_dtype,
+            stop_at_seg=self.model_stop_at_seg, max_new_tokens=self.model_max_new_tokens,
         )
 
     def _check_ranges(self) -> None:
         minimums = {
-            "reason_every_n": 0, "max_instruction_chars": 1, "sync_queue_size": 1,
+            "model_max_new_tokens": 1, "reason_every_n": 0, "max_instruction_chars": 1, "sync_queue_size": 1,
             "input_queue_size": 1, "output_queue_size": 1, "pose_min_points": 3,
         }
         for name, minimum in minimums.items():
