@@ -1,0 +1,55 @@
+"""PartPipeline on one synthetic frame with a stand-in model: the result carries exactly the
+part's points, each with the colour of its pixel, for a part-sized and a frame-sized mask."""
+import types
+
+import numpy as np
+import pytest
+
+from instructpart_ros.geometry import extract_part_points, part_geometry
+from instructpart_ros.ros.conversions import image_to_numpy, pointcloud2_to_points
+from instructpart_ros.ros.frame_decoding import decode_frame
+from instructpart_ros.ros.instruction_policy import InferencePlan
+from instructpart_ros.ros.node_parameters import NodeConfig
+from instructpart_ros.ros.part_pipeline import PartPipeline
+from instructpart_ros.ros.synthetic_scene import synthetic_knife_frame
+
+
+class FixedMask:
+    """Stands in for PartSegmenter (without importing torch): ``mask`` for any image and instruction."""
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def segment(self, rgb, instruction, mode="generate"):
+        return types.SimpleNamespace(mask=self.mask.copy(), score=0.5, answer="[SEG]", found=True, reason="",
+                                     prompt_embedding=None)
+
+
+def mosaic_frame():
+    """The synthetic knife frame with every pixel a different colour, so a wrong pixel shows."""
+    frame = synthetic_knife_frame()
+    rows, cols = np.indices(frame.depth_mm.shape)
+    frame.rgb[:] = np.stack([rows % 256, cols % 256, (rows * 7 + cols * 13) % 256], axis=-1)
+    return frame
+
+
+@pytest.mark.parametrize("region", [(slice(220, 263), slice(140, 291)), (slice(None), slice(None))],
+                         ids=["handle", "whole frame"])
+def test_points_and_their_colours_are_the_parts_pixels(region):
+    frame = mosaic_frame()
+    mask = np.zeros(frame.depth_mm.shape, bool)
+    mask[region] = True
+    config = NodeConfig.from_values({"model_checkpoint": "unused"})
+    output = PartPipeline(FixedMask(mask), config).run(*frame.messages(0), InferencePlan("cut the bread"))
+
+    decoded = decode_frame(*frame.messages(0))
+    part = extract_part_points(decoded.depth, decoded.intrinsics, mask, config.part_filter())
+    points, colors = pointcloud2_to_points(output.result.points)
+    np.testing.assert_array_equal(points, part.points)
+    rows, cols = np.unravel_index(part.pixels, mask.shape)
+    np.testing.assert_array_equal(colors, frame.rgb[rows, cols])
+    np.testing.assert_array_equal(image_to_numpy(output.result.mask) == 255, mask)
+    geometry = part_geometry(part.points, config.pose_voxel_size, config.pose_min_points)
+    np.testing.assert_array_equal(output.geometry.extent, geometry.extent)
+    assert (output.result.status, output.result.num_points) == ("ok", len(part.points))
+    assert len(part.points) > (200_000 if region[0] == slice(None) else 5_000)
