@@ -10,12 +10,19 @@ Scenarios, on the real 1280x800 knife frame (synthetic 640x480 frame without the
 
 - ``part_mask``: the model's mask replaced by the knife handle's real mask (~1% of the
   frame), the size of part a real model returns;
-- ``tiny_model_mask``: the tiny random model's own mask (most of the frame: the worst
-  case for geometry and the result's size).
+- ``tiny_model_mask``: the tiny random model's own mask (57% of the frame, 284k points:
+  the worst case for geometry and the result's size);
+- ``large_mask_no_model``: no model run at all, a mask of the middle 60% of the frame in
+  each direction (266k points) returned at once: "everything else" alone, with as
+  little host memory allocated per frame as a model on a GPU;
+- ``large_mask_no_model_default_malloc``: the same with glibc's default malloc
+  thresholds (``allocator.keep_freed_memory`` disabled), the side-by-side baseline of
+  that setting.
 
 Baseline, in the same run: the same three input messages to an echo node that answers
 with an empty PartSegmentation once colour, depth and camera info of a stamp arrived
-(the DDS floor of the inputs). Target: everything else under 15 ms.
+(the DDS floor of the inputs; it keeps freed memory as the node does). Target:
+everything else under 15 ms.
 
     python bench/node_latency.py [--out bench/results/node_latency.json] [--frames 40]
 """
@@ -56,14 +63,33 @@ def with_handle_mask(method):
 PartSegmenter.segment = with_handle_mask(PartSegmenter.segment)
 PartSegmenter.segment_with_prompt = with_handle_mask(PartSegmenter.segment_with_prompt)
 """
+NO_MODEL_PRELUDE = """
+import numpy as np
+from instructpart_ros.model.segmenter import PartSegmenter, SegmentationResult
+
+def large_mask(self, rgb, *args, **kwargs):
+    height, width = rgb.shape[:2]
+    mask = np.zeros((height, width), dtype=bool)
+    mask[height // 5:height - height // 5, width // 5:width - width // 5] = True
+    return SegmentationResult(mask, 1.0, "[SEG]", True)
+
+PartSegmenter.segment = large_mask
+PartSegmenter.segment_with_prompt = large_mask
+"""
+DEFAULT_MALLOC_PRELUDE = """
+import instructpart_ros.ros.allocator
+instructpart_ros.ros.allocator.keep_freed_memory = lambda: False
+"""
 ECHO_NODE = """
 import collections, rclpy
+from instructpart_ros.ros.allocator import keep_freed_memory
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from instructpart_ros.msg import PartSegmentation
 
+keep_freed_memory()
 rclpy.init()
 node = Node("perception_node")
 inputs = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -184,6 +210,9 @@ def main(argv=None) -> int:
             prelude = PART_MASK_PRELUDE.format(path=str(knife / "mask_knife_handle.png"))
             scenarios["part_mask"] = run_node(parameters, frame, args.frames, prelude)
         scenarios["tiny_model_mask"] = run_node(parameters, frame, args.frames)
+        scenarios["large_mask_no_model"] = run_node(parameters, frame, args.frames, NO_MODEL_PRELUDE)
+        scenarios["large_mask_no_model_default_malloc"] = run_node(
+            parameters, frame, args.frames, NO_MODEL_PRELUDE + DEFAULT_MALLOC_PRELUDE)
     baseline = run_echo(frame, args.frames)
 
     report = {
