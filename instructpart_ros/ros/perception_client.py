@@ -31,6 +31,7 @@ from .perception_node import NODE_NAME
 
 FRAME_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)  # matches either subscriber QoS
 RESULT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+SPIN_PERIOD_S = 0.1  # how often the spin thread checks whether the client is closing
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,13 @@ class PerceptionClient:
         self.segment_client = node.create_client(SegmentPart, topics.SEGMENT_PART)
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(node)
-        self._thread = threading.Thread(target=self._executor.spin, name=f"{name}_spin", daemon=True)
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._spin, name=f"{name}_spin", daemon=True)
         self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._closing.is_set():
+            self._executor.spin_once(timeout_sec=SPIN_PERIOD_S)
 
     def _store(self, target: list) -> Callable:
         def callback(msg) -> None:
@@ -178,10 +184,13 @@ class PerceptionClient:
         return response
 
     def close(self) -> None:
+        # The spin thread stops first: shutting the executor down under a running callback
+        # raised InvalidHandle in that thread now and then.
+        self._closing.set()
+        self._thread.join(5)
         self._executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
-        self._thread.join(5)
 
     def __enter__(self) -> "PerceptionClient":
         return self
