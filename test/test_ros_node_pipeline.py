@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from instructpart_ros.geometry import extract_part_points, part_geometry
-from instructpart_ros.ros.conversions import image_to_numpy, pointcloud2_to_points
+from instructpart_ros.ros.conversions import mask_to_image, pointcloud2_to_points
 from instructpart_ros.ros.frame_decoding import decode_frame
 from instructpart_ros.ros.instruction_policy import InferencePlan
 from instructpart_ros.ros.node_parameters import NodeConfig
@@ -48,7 +48,7 @@ def test_points_and_their_colours_are_the_parts_pixels(region):
     np.testing.assert_array_equal(points, part.points)
     rows, cols = np.unravel_index(part.pixels, mask.shape)
     np.testing.assert_array_equal(colors, frame.rgb[rows, cols])
-    np.testing.assert_array_equal(image_to_numpy(output.result.mask) == 255, mask)
+    assert output.result.mask == mask_to_image(mask, output.result.header)  # 0/255 mono8, bit for bit
     geometry = part_geometry(part.points, config.pose_voxel_size, config.pose_min_points)
     np.testing.assert_array_equal(output.geometry.extent, geometry.extent)
     assert (output.result.status, output.result.num_points) == ("ok", len(part.points))

@@ -6,8 +6,9 @@ blocks fresh and trims freed heap memory beyond twice its (self-adjusting) mmap
 threshold, so the next frame page-faults the same memory in again. With the model on
 the CPU its own large tensors raise that threshold high enough; with a stand-in for a
 model that allocates little host memory (as on a GPU) the node page-faulted ~4,300
-times per frame for a 284k-point part and took 24 ms instead of 18 ms on the 2-core CI
-machine (``bench/node_latency.py``, scenario ``large_mask_no_model``). Fixed thresholds
+times per frame for a part of 266-284k points and spent 5-6 ms more per frame on the
+2-core CI machine (``bench/node_latency.py``: ``large_mask_no_model`` against
+``large_mask_no_model_default_malloc``). Fixed thresholds
 keep those blocks for reuse; the resident memory then stays at its per-frame peak
 instead of dropping between frames.
 """
