@@ -5,11 +5,11 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
 from instructpart_ros.geometry import extract_part_points, part_geometry
-from instructpart_ros.ros.conversions import image_to_numpy, mask_to_image, pointcloud2_to_points
+from instructpart_ros.ros.conversions import image_to_numpy, pointcloud2_to_points
 from instructpart_ros.ros.frame_decoding import decode_frame
 from instructpart_ros.ros.markers import part_markers
 from instructpart_ros.ros.overlay import MASK_COLOR, overlay_mask
-from instructpart_ros.ros.result_message import empty_result, mask_image, mask_roi, part_result
+from instructpart_ros.ros.result_message import empty_result, mask_roi, part_result
 from instructpart_ros.ros.synthetic_scene import synthetic_knife_frame
 
 HEADER = Header(frame_id="camera_color_optical_frame")
@@ -32,15 +32,6 @@ def test_roi_is_the_mask_bounding_box():
     mask[2:5, 3:9] = True
     roi = mask_roi(mask)
     assert (roi.x_offset, roi.y_offset, roi.width, roi.height) == (3, 2, 6, 3)
-
-
-@pytest.mark.parametrize("dtype", [bool, np.uint8])
-def test_mask_image_is_mono8_0_and_255_like_mask_to_image(dtype):
-    mask = np.zeros((6, 9), dtype)
-    mask[1:4, 2:7] = 1
-    image = mask_image(mask, HEADER)
-    assert image == mask_to_image(mask, HEADER)
-    assert (image.encoding, image.step, sorted(set(image.data))) == ("mono8", 9, [0, 255])
 
 
 def test_empty_result_is_well_formed_and_says_why():

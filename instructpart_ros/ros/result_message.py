@@ -12,7 +12,7 @@ from std_msgs.msg import Header
 from instructpart_ros.geometry import PartGeometry
 from instructpart_ros.msg import PartSegmentation
 
-from .conversions import mask_to_image, numpy_to_image, points_to_pointcloud2
+from .conversions import mask_to_image, points_to_pointcloud2
 
 NO_POINTS = np.zeros((0, 3), dtype=np.float32)
 
@@ -21,14 +21,6 @@ def mask_roi(mask: np.ndarray) -> RegionOfInterest:
     """The mask's bounding box in pixels (all zero when the mask is empty)."""
     x, y, width, height = cv2.boundingRect(mask.view(np.uint8) if mask.dtype == np.bool_ else mask)
     return RegionOfInterest(x_offset=x, y_offset=y, width=width, height=height)
-
-
-def mask_image(mask: np.ndarray, header: Header) -> Image:
-    """The mono8 0/255 image of a mask, the colour image's size."""
-    if mask.dtype != np.bool_:
-        return mask_to_image(mask, header)
-    # One multiplication of the bool bytes: 0.08 ms at 1280x800 against mask_to_image's 1 ms.
-    return numpy_to_image(mask.view(np.uint8) * np.uint8(255), "mono8", header)
 
 
 def part_pose(geometry: Optional[PartGeometry]) -> tuple[Pose, Vector3]:
@@ -70,7 +62,7 @@ def part_result(
         instruction=instruction,
         answer=answer,
         score=float(score),
-        mask=mask_image(mask, header),
+        mask=mask_to_image(mask, header),
         roi=mask_roi(mask),
         points=points_to_pointcloud2(points, header, point_colors),
         pose=pose,
