@@ -14,13 +14,8 @@ into an ``array.array`` element by element (and, with ``ROS_PYTHON_CHECK_FIELDS=
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import pathlib
-import platform
-import statistics
 import sys
-import timeit
 
 import numpy as np
 from rclpy.serialization import deserialize_message, serialize_message
@@ -29,14 +24,10 @@ from sensor_msgs.msg import Image, PointCloud2
 from instructpart_ros.ros.conversions import (
     depth_to_numpy, image_to_numpy, image_to_rgb, numpy_to_image, pointcloud2_to_points,
     points_to_pointcloud2)
+from _common import emit, machine, median_ms
 
 TARGET_MS = 2.0
 HEIGHT, WIDTH, NUM_POINTS = 720, 1280, 300_000
-
-
-def median_ms(function, runs: int) -> float:
-    function()  # warm up (imports, first allocation)
-    return 1e3 * statistics.median(timeit.repeat(function, number=1, repeat=runs))
 
 
 def received(msg):
@@ -106,8 +97,7 @@ def run(runs: int) -> dict:
     return {
         "benchmark": "conversions",
         "target_ms": TARGET_MS,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "numpy": np.__version__},
+        "machine": machine(),
         "results": results,
     }
 
@@ -117,11 +107,7 @@ def main() -> None:
     parser.add_argument("--out", type=pathlib.Path, help="also write the JSON here")
     parser.add_argument("--runs", type=int, default=200, help="timed runs per conversion")
     args = parser.parse_args()
-    report = json.dumps(run(args.runs), indent=2)
-    print(report)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
+    emit(run(args.runs), args.out)
 
 
 if __name__ == "__main__":

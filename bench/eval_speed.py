@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import resource
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import cv2
 import numpy as np
 
 from instructpart_ros.evaluation.prediction import write_mask
+from _common import emit, machine
 
 NUM_MASKS = 600
 PEAK_RSS_TARGET_MB = 1024
@@ -168,11 +168,8 @@ def run(instructpart: pathlib.Path, repeats: int) -> dict:
             "peak_rss_mb": ours["peak_rss_mb"],
             "peak_rss_under_1gb": ours["peak_rss_mb"] < PEAK_RSS_TARGET_MB,
         },
-        "machine": {"cpus": len(os.sched_getaffinity(0)),
-                    "load_average_before": load_before, "load_average_after": os.getloadavg(),
-                    "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "numpy": np.__version__,
-                    "opencv": cv2.__version__},
+        "machine": machine(usable_cpus=len(os.sched_getaffinity(0)), load_average_before=load_before,
+                           opencv=cv2.__version__),
         "results": results,
     }
 
@@ -195,11 +192,7 @@ def main() -> None:
         parser.error(f"{args.data} has no test/data_test.json: pass --data or set INSTRUCTPART_DATA")
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
-    report = json.dumps(run(args.data, args.repeats), indent=2)
-    print(report)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
+    emit(run(args.data, args.repeats), args.out)
 
 
 if __name__ == "__main__":

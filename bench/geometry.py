@@ -19,13 +19,9 @@ wrapping and the copy back to numpy that a numpy caller pays.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import platform
-import statistics
 import sys
-import timeit
 
 import cv2
 import numpy as np
@@ -43,15 +39,11 @@ from instructpart_ros.geometry import (
     ray_grid,
     voxel_means,
 )
+from _common import emit, machine, median_ms
 
 PIPELINE_TARGET_MS = 5.0
 POSE_VOXEL_SIZE = 0.005
 MIN_RUNS = 15
-
-
-def median_ms(function, runs: int) -> float:
-    function()  # warm up (imports, caches, first allocation)
-    return 1e3 * statistics.median(timeit.repeat(function, number=1, repeat=runs))
 
 
 def load_knife(folder: pathlib.Path):
@@ -169,8 +161,7 @@ def run(data: pathlib.Path, runs: int) -> dict:
             "handle_pipeline_ms": pipeline_ms,
             "handle_pipeline_under_5_ms": pipeline_ms < PIPELINE_TARGET_MS,
         },
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "numpy": np.__version__, "open3d": o3d.__version__},
+        "machine": machine(open3d=o3d.__version__),
         "results": results,
     }
 
@@ -184,11 +175,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < MIN_RUNS:
         parser.error(f"--runs must be at least {MIN_RUNS} for a stable median, got {args.runs}")
-    report = json.dumps(run(args.data, args.runs), indent=2)
-    print(report)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
+    emit(run(args.data, args.runs), args.out)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,8 @@ replaced, so the work per step is the real one. The image is the real knife fram
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import tempfile
@@ -49,6 +47,7 @@ from instructpart_ros.model.sam_image_encoder import SamImageEncoder
 from instructpart_ros.model.module_loading import resolve_dtype
 from instructpart_ros.model.timing import StageTimer
 from instructpart_ros.model.tiny import write_tiny_checkpoints, write_tiny_tokenizer
+from _common import emit, machine
 
 INSTRUCTION = "If I want to cut the bread, which part of the knife should I hold?"
 TARGET_QUERY_MS, TARGET_GPU_MEMORY_GB = 60.0, 16.0
@@ -229,18 +228,14 @@ def main(argv=None) -> int:
     if "full" in sizes[args.size] and device.type != "cuda":
         parser.error("--size full needs --device cuda (a 7B model with random weights on CPU is not a useful number)")
     kinds = ["pisa", "lisa"] if args.kind == "both" else [args.kind]
-    report = {"torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
+    report = {"machine": machine(torch=torch.__version__, threads=torch.get_num_threads()),
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None, "runs": []}
     with tempfile.TemporaryDirectory() as workdir:
         for size in sizes[args.size]:
             for kind in kinds:
                 report["runs"].append(run(kind, size, device, dtype, args, pathlib.Path(workdir)))
                 print(f"{kind}/{size}: {report['runs'][-1]['query_ms']} ms per query", file=sys.stderr)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(report, args.out)
     return 0
 
 

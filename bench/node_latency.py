@@ -29,7 +29,6 @@ everything else under 15 ms.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import platform
@@ -45,6 +44,7 @@ from instructpart_ros.ros.node_process import NodeProcess, wait_until
 from instructpart_ros.ros.perception_client import PerceptionClient
 from instructpart_ros.ros.rgbd_frame import knife_frame
 from instructpart_ros.ros.synthetic_scene import synthetic_knife_frame
+from _common import emit, machine
 
 TARGET_MS = 15.0
 INSTRUCTION = "If I want to cut the bread, which part of the knife should I hold?"
@@ -219,18 +219,14 @@ def main(argv=None) -> int:
         "benchmark": "perception node: publish RGB-D frame -> PartSegmentation received",
         "frame": f"{'real knife' if knife else 'synthetic'} {width}x{height} rgb8 + 16UC1 + CameraInfo",
         "transport": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "default"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(platform=platform.platform()),
         "target_everything_else_ms": TARGET_MS,
         "scenarios": scenarios,
         "baseline_echo_node": baseline,
     }
     for name, result in scenarios.items():
         result["meets_target"] = result["everything_else_ms"]["p50"] < TARGET_MS
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

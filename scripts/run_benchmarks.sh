@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh || exit 1
 mkdir -p bench/results
 failed=()
-for script in bench/*.py; do
+for script in bench/[!_]*.py; do  # bench/_*.py are shared helpers
   name=$(basename "$script" .py)
   echo "[bench] $name"
   if python "$script" --out "bench/results/$name.json"; then
