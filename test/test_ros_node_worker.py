@@ -4,17 +4,20 @@ import threading
 from instructpart_ros.ros.latest_worker import LatestWorker
 
 
-def test_a_slow_consumer_gets_the_newest_item_and_nothing_queues_up():
-    release = threading.Event()
-    started = threading.Event()
-    processed = []
+def blocking_worker():
+    """A worker whose items block until ``release`` is set; ``started`` is set when one begins."""
+    release, started, processed = threading.Event(), threading.Event(), []
 
     def process(item):
         started.set()
         release.wait(5)
         processed.append(item)
 
-    worker = LatestWorker(process, on_error=lambda error: None)
+    return LatestWorker(process, on_error=lambda error: None), release, started, processed
+
+
+def test_a_slow_consumer_gets_the_newest_item_and_nothing_queues_up():
+    worker, release, started, processed = blocking_worker()
     worker.submit(0)
     assert started.wait(5)
     replaced = [worker.submit(item) for item in range(1, 6)]  # while 0 is being processed
@@ -44,16 +47,7 @@ def test_an_error_in_one_item_does_not_stop_the_thread():
 
 
 def test_stop_lets_the_current_item_finish_and_discards_the_waiting_one():
-    release = threading.Event()
-    started = threading.Event()
-    processed = []
-
-    def process(item):
-        started.set()
-        release.wait(5)
-        processed.append(item)
-
-    worker = LatestWorker(process, on_error=lambda error: None)
+    worker, release, started, processed = blocking_worker()
     worker.submit("current")
     assert started.wait(5)
     worker.submit("waiting")
