@@ -123,11 +123,15 @@ def segment_anything_names(module: torch.nn.Module, file_prefix: str) -> dict[st
     return {owner[id(tensor)]: file_prefix + name for name, tensor in converted.items()}
 
 
-def _load_sam_part(module, weights, source: str, file_prefix: str, file_uses_segment_anything_names: bool) -> None:
+def _build_sam_part(module_class, sam_config: SamConfig, weights: dict[str, torch.Tensor], *, device, dtype,
+                    source: str, file_prefix: str, file_uses_segment_anything_names: bool):
+    with empty_weights(device, dtype):
+        module = module_class.from_config(sam_config)
     if file_uses_segment_anything_names:
         load_strict(module, weights, source, file_names=segment_anything_names(module, file_prefix))
     else:
         load_strict(module, weights, source, key_prefix=file_prefix)
+    return module.eval()
 
 
 def build_sam_image_encoder(
@@ -144,11 +148,9 @@ def build_sam_image_encoder(
 
     Error messages name tensors as the file does: ``file_prefix`` + their (segment-anything) name.
     """
-    with empty_weights(device, dtype):
-        encoder = SamImageEncoder.from_config(sam_config)
     weights = {name: t for name, t in sam_weights.items() if name.startswith(VISION_ENCODER_PREFIX)}
-    _load_sam_part(encoder, weights, source, file_prefix, file_uses_segment_anything_names)
-    return encoder.eval()
+    return _build_sam_part(SamImageEncoder, sam_config, weights, device=device, dtype=dtype, source=source,
+                           file_prefix=file_prefix, file_uses_segment_anything_names=file_uses_segment_anything_names)
 
 
 def build_mask_decoder(
@@ -162,8 +164,6 @@ def build_mask_decoder(
     file_uses_segment_anything_names: bool = True,
 ) -> PartMaskDecoder:
     """Prompt encoder + mask decoder from transformers-named SAM weights (all but ``vision_encoder.*``)."""
-    with empty_weights(device, dtype):
-        decoder = PartMaskDecoder.from_config(sam_config)
     weights = {name: t for name, t in sam_weights.items() if not name.startswith(VISION_ENCODER_PREFIX)}
-    _load_sam_part(decoder, weights, source, file_prefix, file_uses_segment_anything_names)
-    return decoder.eval()
+    return _build_sam_part(PartMaskDecoder, sam_config, weights, device=device, dtype=dtype, source=source,
+                           file_prefix=file_prefix, file_uses_segment_anything_names=file_uses_segment_anything_names)
