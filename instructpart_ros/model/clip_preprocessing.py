@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+from .image_preprocessing import normalisation_constants, resize_like_pil, rgb_to_device
 
 
 def _device_path_applies(processor: CLIPImageProcessorPil, rgb: np.ndarray) -> bool:
@@ -32,13 +33,15 @@ def clip_pixels_on_device(
         size = (short, int(short * width / height))
     else:
         size = (int(short * height / width), short)
-    image = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1).unsqueeze(0).float()
-    image = F.interpolate(image, size, mode="bicubic", align_corners=False, antialias=True).round_().clamp_(0, 255)
+    image = resize_like_pil(rgb_to_device(rgb, device), size)
     crop_height, crop_width = processor.crop_size["height"], processor.crop_size["width"]
     top, left = (size[0] - crop_height) // 2, (size[1] - crop_width) // 2
     image = image[:, :, top:top + crop_height, left:left + crop_width]
-    mean = torch.tensor(processor.image_mean, device=device).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(processor.image_std, device=device).view(1, 3, 1, 1) * 255.0
+    mean, std = normalisation_constants(
+        tuple(255.0 * value for value in processor.image_mean),
+        tuple(255.0 * value for value in processor.image_std),
+        image.device,
+    )
     return ((image - mean) / std).to(dtype)
 
 

@@ -80,18 +80,10 @@ def preprocess_rgb(
     check_rgb_image(rgb)
     height, width = rgb.shape[:2]
     new_height, new_width = resized_shape(height, width, size)
-    with warnings.catch_warnings():
-        # Read-only arrays (PIL, ROS buffers) are fine: the tensor is only read, never written.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        image = torch.from_numpy(np.ascontiguousarray(rgb))
-    image = image.to(device)
-    image = image.permute(2, 0, 1).unsqueeze(0).float()
+    image = rgb_to_device(rgb, device)
     if (new_height, new_width) != (height, width):
-        image = F.interpolate(
-            image, (new_height, new_width), mode="bicubic", align_corners=False, antialias=True
-        )
-        image = image.round_().clamp_(0, 255)
-    mean_t, std_t = _normalisation(tuple(mean), tuple(std), image.device)
+        image = resize_like_pil(image, (new_height, new_width))
+    mean_t, std_t = normalisation_constants(tuple(mean), tuple(std), image.device)
     image = (image - mean_t) / std_t
     image = F.pad(image, (0, size - new_width, 0, size - new_height))
     return PreprocessedImage(
@@ -102,8 +94,23 @@ def preprocess_rgb(
     )
 
 
+def rgb_to_device(rgb: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """HxWx3 uint8 RGB -> (1, 3, H, W) float32 on `device`; only the uint8 frame is transferred."""
+    with warnings.catch_warnings():
+        # Read-only arrays (PIL, ROS buffers) are fine: the tensor is only read, never written.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        image = torch.from_numpy(np.ascontiguousarray(rgb))
+    return image.to(device).permute(2, 0, 1).unsqueeze(0).float()
+
+
+def resize_like_pil(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bicubic resize of 0..255 pixels to (h, w), rounded to 8 bits as PIL's resize is."""
+    resized = F.interpolate(image, size, mode="bicubic", align_corners=False, antialias=True)
+    return resized.round_().clamp_(0, 255)
+
+
 @functools.lru_cache(maxsize=8)
-def _normalisation(
+def normalisation_constants(
     mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(1, 3, 1, 1) mean and std on `device`, made once instead of copied to the GPU every frame."""
