@@ -36,7 +36,9 @@ import time
 import cv2
 import numpy as np
 
+from instructpart_ros.evaluation.dataset import sample_id
 from instructpart_ros.evaluation.prediction import write_mask
+from instructpart_ros.evaluation.scoring import default_workers
 from _common import emit, machine
 
 NUM_MASKS = 600
@@ -54,11 +56,10 @@ def build_split(instructpart: pathlib.Path, root: pathlib.Path) -> pathlib.Path:
     copies = []
     for index in range(NUM_MASKS):
         image_path, part = real[index % len(real)]
-        stem = pathlib.PurePath(image_path).stem
-        real_id = f"{stem}-{part['object']}-{part['part']}".replace(" ", "_")
-        copy_stem = f"{stem}_copy{index:03d}"
-        copy_id = f"{copy_stem}-{part['object']}-{part['part']}".replace(" ", "_")
-        copies.append({"image_path": f"{copy_stem}.jpg", "part_list": [part]})
+        real_id = sample_id(image_path, part["object"], part["part"])
+        copy_path = f"{pathlib.PurePath(image_path).stem}_copy{index:03d}.jpg"
+        copy_id = sample_id(copy_path, part["object"], part["part"])
+        copies.append({"image_path": copy_path, "part_list": [part]})
         (test / "images" / f"{copy_id}.jpg").symlink_to(
             instructpart / "test" / "images" / f"{real_id}.jpg")
         truth_path = instructpart / "test" / "masks" / f"{real_id}.png"
@@ -168,7 +169,7 @@ def run(instructpart: pathlib.Path, repeats: int) -> dict:
             "peak_rss_mb": ours["peak_rss_mb"],
             "peak_rss_under_1gb": ours["peak_rss_mb"] < PEAK_RSS_TARGET_MB,
         },
-        "machine": machine(usable_cpus=len(os.sched_getaffinity(0)), load_average_before=load_before,
+        "machine": machine(usable_cpus=default_workers(), load_average_before=load_before,
                            opencv=cv2.__version__),
         "results": results,
     }
