@@ -25,7 +25,6 @@ from PIL import Image
 
 # The six instructions of a sample, in the dataset's order. TRPS = task reasoning
 # part segmentation, ORPS = oracle referring part segmentation (part named outright).
-INSTRUCTION_NAMES = ("human", "gpt", "op_sentence", "opa_sentence", "op", "opa")
 INSTRUCTION_DESCRIPTIONS = {
     "human": "TRPS, human-written task instruction",
     "gpt": "TRPS, GPT-4-rewritten task instruction",
@@ -34,6 +33,7 @@ INSTRUCTION_DESCRIPTIONS = {
     "op": "ORPS, '<part> of the <object>'",
     "opa": "ORPS, '<part> of the <object> that can <affordance>'",
 }
+INSTRUCTION_NAMES = tuple(INSTRUCTION_DESCRIPTIONS)
 _PART_KEYS = ("object", "part", "affordance", "action")
 _TRAIN_SPLIT = re.compile(r"train\d+")
 
