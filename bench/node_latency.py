@@ -42,6 +42,7 @@ import numpy as np
 from instructpart_ros.model.tiny import write_tiny_checkpoints
 from instructpart_ros.ros.node_process import NodeProcess, wait_until
 from instructpart_ros.ros.perception_client import PerceptionClient
+from instructpart_ros.ros.perception_node import stamp_ns
 from instructpart_ros.ros.rgbd_frame import knife_frame
 from instructpart_ros.ros.synthetic_scene import synthetic_knife_frame
 from _common import emit, machine
@@ -129,8 +130,7 @@ def measure(client: PerceptionClient, frame, frames: int, warmup: int = 3) -> di
         start = client.result_count()
         sent = time.monotonic()
         client.publish_frame(messages)
-        received = client.wait_for_result(
-            lambda msg: msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec == stamp, timeout=60, start=start)
+        received = client.wait_for_result(lambda msg: stamp_ns(msg.header) == stamp, timeout=60, start=start)
         if index >= warmup:
             latency.append((received.at - sent) * 1e3)
             model.append(received.msg.inference_ms)

@@ -26,6 +26,7 @@ from instructpart_ros.ros import topics
 from instructpart_ros.ros.conversions import image_to_numpy, numpy_to_image, pointcloud2_to_points
 from instructpart_ros.ros.node_process import NodeProcess, wait_until
 from instructpart_ros.ros.perception_client import PerceptionClient
+from instructpart_ros.ros.perception_node import stamp_ns as header_stamp_ns
 from instructpart_ros.ros.rgbd_frame import knife_frame
 from instructpart_ros.ros.synthetic_scene import synthetic_knife_frame
 from instructpart_ros.srv import SegmentPart
@@ -91,7 +92,7 @@ def node(tmp_path_factory):
 
 
 def stamp_of(msg):
-    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+    return header_stamp_ns(msg.header)
 
 
 def publish_and_wait(client, frame, stamp_ns, depth=True):
