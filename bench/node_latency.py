@@ -43,7 +43,7 @@ from instructpart_ros.model.tiny import write_tiny_checkpoints
 from instructpart_ros.ros.node_process import NodeProcess, wait_until
 from instructpart_ros.ros.perception_client import PerceptionClient
 from instructpart_ros.ros.perception_node import stamp_ns
-from instructpart_ros.ros.rgbd_frame import knife_frame
+from instructpart_ros.ros.rgbd_frame import find_knife_dir, knife_frame
 from instructpart_ros.ros.synthetic_scene import synthetic_knife_frame
 from _common import emit, machine
 
@@ -112,13 +112,6 @@ try:
 except KeyboardInterrupt:
     pass
 """
-
-
-def find_knife() -> pathlib.Path | None:
-    for data in (os.environ.get("INSTRUCTPART_DATA"), "../shared/data"):
-        if data and (pathlib.Path(data) / "shapegrasp-knife" / "color.png").is_file():
-            return pathlib.Path(data) / "shapegrasp-knife"
-    return None
 
 
 def measure(client: PerceptionClient, frame, frames: int, warmup: int = 3) -> dict:
@@ -197,7 +190,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 
-    knife = find_knife()
+    knife = find_knife_dir(os.environ.get("INSTRUCTPART_DATA"))
     frame = knife_frame(knife) if knife else synthetic_knife_frame()
     height, width = frame.depth_mm.shape
     with tempfile.TemporaryDirectory(prefix="node_latency_") as workdir:

@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 
 INSTRUCTION = "If I want to cut the bread, which part of the knife should I hold?"
-KNIFE_DIR = pathlib.Path("shapegrasp-knife")
 TINY_WARNING = ("this run used a tiny RANDOMLY INITIALISED model (no weights given): the pipeline is real, "
                 "but the mask is meaningless. Pass --pisa/--lisa (make demo PISA=... or LISA=...) for real results.")
 FRAME_PERIOD_S = 0.5
@@ -66,15 +65,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def choose_frame(args: argparse.Namespace):
     """``(RgbdFrame, description)``: the user's frame, else the knife frame, else the synthetic one."""
-    from .rgbd_frame import knife_frame, load_rgbd_frame
+    from .rgbd_frame import find_knife_dir, knife_frame, load_rgbd_frame
     from .synthetic_scene import synthetic_knife_frame
 
     if args.color:
         return load_rgbd_frame(args.color, args.depth, args.camera_info), f"user frame {args.color}"
-    for data in (args.data, pathlib.Path("..") / "shared" / "data"):
-        if data is not None and (pathlib.Path(data) / KNIFE_DIR / "color.png").is_file():
-            knife = pathlib.Path(data) / KNIFE_DIR
-            return knife_frame(knife), f"real ShapeGrasp knife frame {knife.resolve()}"
+    knife = find_knife_dir(args.data)
+    if knife is not None:
+        return knife_frame(knife), f"real ShapeGrasp knife frame {knife.resolve()}"
     return synthetic_knife_frame(), "synthetic table-top knife frame (no data folder found)"
 
 

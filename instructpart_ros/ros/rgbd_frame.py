@@ -18,6 +18,8 @@ from std_msgs.msg import Header
 from .conversions import numpy_to_image
 
 CAMERA_INFO_MATRICES = {"k": 9, "r": 9, "p": 12}
+KNIFE_DIR = "shapegrasp-knife"
+DEFAULT_DATA = pathlib.Path("..") / "shared" / "data"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,14 @@ def load_rgbd_frame(color_png, depth_png, camera_info_yaml, frame_id: Optional[s
             f"{bgr.shape[1]}x{bgr.shape[0]}")
     frame = RgbdFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), depth, info)
     return frame if frame_id is None else RgbdFrame(frame.rgb, frame.depth_mm, info, frame_id)
+
+
+def find_knife_dir(data=None) -> Optional[pathlib.Path]:
+    """The ``shapegrasp-knife`` folder (holding color.png) under ``data``, else under ../shared/data; None if neither."""
+    for root in (data, DEFAULT_DATA):
+        if root and (pathlib.Path(root) / KNIFE_DIR / "color.png").is_file():
+            return pathlib.Path(root) / KNIFE_DIR
+    return None
 
 
 def knife_frame(knife_dir) -> RgbdFrame:
