@@ -53,10 +53,6 @@ class LisaCheckpoint:
     sam: dict[str, torch.Tensor]
 
     @property
-    def vision_select_layer(self) -> int:
-        return int(self.config.get("mm_vision_select_layer", -2))
-
-    @property
     def use_im_start_end(self) -> bool:
         return bool(self.config.get("mm_use_im_start_end", True))
 
@@ -230,15 +226,52 @@ def check_declared_sizes(config: dict, mm_hidden_size: int, out_dim: int, source
 
 
 @dataclass
-class LisaLanguageSide:
-    """What LISA and a PISA made from LISA share: the checkpoint, tokenizer, CLIP and the MLLM."""
+class LanguageSide:
+    """What LISA, PISA and a PISA made from LISA share: the tokenizer, CLIP and the MLLM."""
 
-    lisa: LisaCheckpoint
     directory: pathlib.Path
     tokenizer: object
     clip_processor: object
     vision_tower: str
     mllm: torch.nn.Module
+
+
+def build_language_side(
+    directory: pathlib.Path,
+    config: dict,
+    weights: dict[str, dict[str, torch.Tensor]],
+    vision_tower: str | pathlib.Path | None,
+    file_prefixes: dict[str, str],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> LanguageSide:
+    """The tokenizer in ``directory``, CLIP (default: the one config.json names) and CLIP + LLaMA +
+    projector + text_hidden_fcs from ``weights`` (``llm``, ``mm_projector``, ``text_hidden_fcs``)."""
+    source = str(directory)
+    tokenizer = load_tokenizer(directory)
+    vision_tower = str(vision_tower or config.get("vision_tower"))
+    tower, clip_processor = load_clip_tower(vision_tower, device, dtype)
+    mm_hidden_size = weights["mm_projector"]["weight"].shape[1]
+    if tower.config.hidden_size != mm_hidden_size:
+        raise ValueError(
+            f"the CLIP tower has width {tower.config.hidden_size} but {source}'s mm_projector expects "
+            f"{mm_hidden_size}: pass the CLIP model LISA was trained with ({config.get('vision_tower')})"
+        )
+    out_dim = weights["text_hidden_fcs"]["0.2.weight"].shape[0]
+    check_declared_sizes(config, mm_hidden_size, out_dim, source)
+    mllm = build_multimodal_llm(
+        llama_config_from_tensors(config, weights["llm"], source),
+        weights,
+        tower,
+        tokenizer,
+        out_dim=out_dim,
+        vision_select_layer=int(config.get("mm_vision_select_layer", -2)),
+        device=device,
+        dtype=dtype,
+        source=source,
+        file_prefixes=file_prefixes,
+    )
+    return LanguageSide(directory, tokenizer, clip_processor, vision_tower, mllm)
 
 
 def load_lisa_language_side(
@@ -247,34 +280,12 @@ def load_lisa_language_side(
     device: torch.device,
     dtype: torch.dtype,
     argument: str = "checkpoint",
-) -> LisaLanguageSide:
+) -> tuple[LisaCheckpoint, LanguageSide]:
     """Read a LISA checkpoint directory and build its CLIP + LLaMA + projector + text_hidden_fcs."""
     directory = local_directory(checkpoint, argument, "LISA-7B-v1 (xinlai/LISA-7B-v1)")
     lisa = read_lisa_checkpoint(directory)
-    source = str(directory)
-    tokenizer = load_tokenizer(directory)
-    vision_tower = str(vision_tower or lisa.config["vision_tower"])
-    tower, clip_processor = load_clip_tower(vision_tower, device, dtype)
-    mm_hidden_size = lisa.mm_projector["weight"].shape[1]
-    if tower.config.hidden_size != mm_hidden_size:
-        raise ValueError(
-            f"the CLIP tower has width {tower.config.hidden_size} but {source}'s mm_projector expects "
-            f"{mm_hidden_size}: pass the CLIP model LISA was trained with ({lisa.config['vision_tower']})"
-        )
-    check_declared_sizes(lisa.config, mm_hidden_size, lisa.out_dim, source)
-    mllm = build_multimodal_llm(
-        llama_config_from_tensors(lisa.config, lisa.llm, source),
-        {"llm": lisa.llm, "mm_projector": lisa.mm_projector, "text_hidden_fcs": lisa.text_hidden_fcs},
-        tower,
-        tokenizer,
-        out_dim=lisa.out_dim,
-        vision_select_layer=lisa.vision_select_layer,
-        device=device,
-        dtype=dtype,
-        source=source,
-        file_prefixes=FILE_PREFIXES,
-    )
-    return LisaLanguageSide(lisa, directory, tokenizer, clip_processor, vision_tower, mllm)
+    weights = {"llm": lisa.llm, "mm_projector": lisa.mm_projector, "text_hidden_fcs": lisa.text_hidden_fcs}
+    return lisa, build_language_side(directory, lisa.config, weights, vision_tower, FILE_PREFIXES, device, dtype)
 
 
 def load_lisa(
@@ -284,8 +295,8 @@ def load_lisa(
     dtype: torch.dtype,
 ) -> LoadedModel:
     """LISA from its checkpoint directory and a CLIP directory (default: the one config.json names)."""
-    side = load_lisa_language_side(checkpoint, vision_tower, device, dtype)
-    lisa, source = side.lisa, str(side.directory)
+    lisa, side = load_lisa_language_side(checkpoint, vision_tower, device, dtype)
+    source = str(side.directory)
     sam_config = sam_config_from_state_dict(lisa.sam)
     sam_weights = convert_segment_anything_keys(lisa.sam)
     sam_loading = {"device": device, "dtype": dtype, "source": source, "file_prefix": SAM_PREFIX}

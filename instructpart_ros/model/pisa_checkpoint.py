@@ -16,19 +16,13 @@ import shutil
 
 import torch
 
-from .components import build_mask_decoder, build_multimodal_llm, load_clip_tower, load_dinov2
+from .components import build_mask_decoder, load_dinov2
 from .dinov2_image_encoder import DinoFusionConfig, Dinov2FusionEncoder
-from .lisa_checkpoint import (
-    SAM_PREFIX,
-    check_declared_sizes,
-    lisa_config_dict,
-    llama_config_from_tensors,
-    load_lisa_language_side,
-)
+from .lisa_checkpoint import SAM_PREFIX, build_language_side, lisa_config_dict, load_lisa_language_side
 from .module_loading import empty_weights, load_strict, local_directory, resolve_device, resolve_dtype
 from .part_model import LoadedModel, PartSegmentationModel
 from .sam_checkpoint import convert_segment_anything_keys, sam_config_from_state_dict, to_segment_anything_keys
-from .tokenizer import TOKENIZER_FILES, load_tokenizer
+from .tokenizer import TOKENIZER_FILES
 from .weight_files import read_weights, write_safetensors
 
 CONFIG_FILE = "config.json"
@@ -90,24 +84,10 @@ def load_pisa(
     config = read_pisa_config(directory)
     source = str(directory)
     parts = split_pisa_state_dict(read_weights(directory), source)
-    llm, projector, text_fcs = parts[LLM_PREFIX], parts[PROJECTOR_PREFIX], parts[TEXT_FCS_PREFIX]
-    out_dim = text_fcs["0.2.weight"].shape[0]
-    check_declared_sizes(config, projector["weight"].shape[1], out_dim, source)
-    tokenizer = load_tokenizer(directory)
-    vision_tower, dinov2 = str(vision_tower or config.get("vision_tower")), str(dinov2 or config.get("dinov2"))
-    tower, clip_processor = load_clip_tower(vision_tower, device, dtype)
-    mllm = build_multimodal_llm(
-        llama_config_from_tensors(config, llm, source),
-        {"llm": llm, "mm_projector": projector, "text_hidden_fcs": text_fcs},
-        tower,
-        tokenizer,
-        out_dim=out_dim,
-        vision_select_layer=int(config.get("mm_vision_select_layer", -2)),
-        device=device,
-        dtype=dtype,
-        source=source,
-        file_prefixes={"llm": LLM_PREFIX, "mm_projector": PROJECTOR_PREFIX, "text_hidden_fcs": TEXT_FCS_PREFIX},
-    )
+    file_prefixes = {"llm": LLM_PREFIX, "mm_projector": PROJECTOR_PREFIX, "text_hidden_fcs": TEXT_FCS_PREFIX}
+    weights = {part: parts[prefix] for part, prefix in file_prefixes.items()}
+    side = build_language_side(directory, config, weights, vision_tower, file_prefixes, device, dtype)
+    dinov2 = str(dinov2 or config.get("dinov2"))
     dino = load_dinov2(dinov2, device, dtype)
     with empty_weights(device, dtype):
         image_encoder = Dinov2FusionEncoder(dino, DinoFusionConfig(**config.get("dino_fusion", {})))
@@ -122,9 +102,10 @@ def load_pisa(
         file_prefix=DECODER_PREFIX,
         file_uses_segment_anything_names=False,
     )
-    model = PartSegmentationModel("pisa", mllm, image_encoder.eval(), mask_decoder)
+    model = PartSegmentationModel("pisa", side.mllm, image_encoder.eval(), mask_decoder)
     use_im_start_end = bool(config.get("mm_use_im_start_end", True))
-    return LoadedModel(model, tokenizer, clip_processor, use_im_start_end, directory, vision_tower, dinov2)
+    return LoadedModel(model, side.tokenizer, side.clip_processor, use_im_start_end, directory, side.vision_tower,
+                       dinov2)
 
 
 def pisa_from_lisa(
@@ -142,8 +123,8 @@ def pisa_from_lisa(
     LISA's SAM image encoder is not loaded (PISA replaces it).
     """
     device, dtype = resolve_device(device), resolve_dtype(dtype)
-    side = load_lisa_language_side(lisa_checkpoint, vision_tower, device, dtype, argument="lisa_checkpoint")
-    lisa, source = side.lisa, str(side.directory)
+    lisa, side = load_lisa_language_side(lisa_checkpoint, vision_tower, device, dtype, argument="lisa_checkpoint")
+    source = str(side.directory)
     decoder_sam = {name: t for name, t in lisa.sam.items() if not name.startswith("image_encoder.")}
     mask_decoder = build_mask_decoder(
         sam_config_from_state_dict(decoder_sam),
