@@ -39,8 +39,7 @@ import time
 
 import numpy as np
 
-from instructpart_ros.model.tiny import write_tiny_checkpoints
-from instructpart_ros.ros.node_process import NodeProcess, wait_until
+from instructpart_ros.ros.node_process import NodeProcess, tiny_model_parameters, wait_until
 from instructpart_ros.ros.perception_client import PerceptionClient
 from instructpart_ros.ros.perception_node import stamp_ns
 from instructpart_ros.ros.rgbd_frame import find_knife_dir, knife_frame
@@ -194,10 +193,7 @@ def main(argv=None) -> int:
     frame = knife_frame(knife) if knife else synthetic_knife_frame()
     height, width = frame.depth_mm.shape
     with tempfile.TemporaryDirectory(prefix="node_latency_") as workdir:
-        paths = write_tiny_checkpoints(pathlib.Path(workdir), kind="pisa", seed=0)
-        parameters = dict(model_kind="pisa", model_checkpoint=str(paths["checkpoint"]),
-                          model_vision_tower=str(paths["vision_tower"]), model_dinov2=str(paths["dinov2"]),
-                          model_device="cpu", model_dtype="float32")
+        parameters = dict(tiny_model_parameters(pathlib.Path(workdir)), model_device="cpu", model_dtype="float32")
         scenarios = {}
         if knife:
             prelude = PART_MASK_PRELUDE.format(path=str(knife / "mask_knife_handle.png"))

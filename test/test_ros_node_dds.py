@@ -20,11 +20,10 @@ from sensor_msgs.msg import Image, PointCloud2
 from visualization_msgs.msg import Marker, MarkerArray
 
 from instructpart_ros.geometry import Intrinsics
-from instructpart_ros.model.tiny import write_tiny_checkpoints
 from instructpart_ros.ros import node_health as kinds
 from instructpart_ros.ros import topics
 from instructpart_ros.ros.conversions import image_to_numpy, numpy_to_image, pointcloud2_to_points
-from instructpart_ros.ros.node_process import NodeProcess, wait_until
+from instructpart_ros.ros.node_process import NodeProcess, tiny_model_parameters, wait_until
 from instructpart_ros.ros.perception_client import PerceptionClient
 from instructpart_ros.ros.perception_node import stamp_ns as header_stamp_ns
 from instructpart_ros.ros.rgbd_frame import knife_frame
@@ -80,9 +79,7 @@ def node(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ROS_DOMAIN_ID", str(101 + os.getpid() % 100))  # this module's own domain
         patch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
-        paths = write_tiny_checkpoints(tmp_path_factory.mktemp("tiny_pisa"), kind="pisa", seed=0)
-        parameters = dict(NODE_PARAMETERS, model_checkpoint=str(paths["checkpoint"]),
-                          model_vision_tower=str(paths["vision_tower"]), model_dinov2=str(paths["dinov2"]))
+        parameters = dict(NODE_PARAMETERS, **tiny_model_parameters(tmp_path_factory.mktemp("tiny_pisa")))
         with NodeProcess(parameters, python_prelude=SLOW_AND_FAILING_MODEL) as process, PerceptionClient() as client:
             client.outputs = {topic: client.listen(msg_type, topic) for topic, msg_type in OUTPUTS.items()}
             wait_until(lambda: client.lifecycle_state() == "active", 60, process, "the node to become active")

@@ -86,12 +86,10 @@ def model_parameters(args: argparse.Namespace, workdir: pathlib.Path) -> dict:
         return dict(model_kind="lisa" if args.lisa else "pisa", model_checkpoint=str(args.lisa or args.pisa),
                     model_vision_tower=str(args.clip or ""), model_dinov2=str(args.dinov2 or ""),
                     model_device=device, model_dtype=dtype, model_mode="generate")
-    from instructpart_ros.model.tiny import write_tiny_checkpoints
+    from .node_process import tiny_model_parameters
 
-    paths = write_tiny_checkpoints(workdir / "tiny_pisa", kind="pisa", seed=0)
-    return dict(model_kind="pisa", model_checkpoint=str(paths["checkpoint"]),
-                model_vision_tower=str(paths["vision_tower"]), model_dinov2=str(paths["dinov2"]),
-                model_device=device, model_dtype=dtype, model_mode="generate")
+    return dict(tiny_model_parameters(workdir / "tiny_pisa"), model_device=device, model_dtype=dtype,
+                model_mode="generate")
 
 
 def run_demo(args: argparse.Namespace) -> dict:

@@ -57,6 +57,15 @@ def write_parameters(parameters: Mapping[str, object], directory: pathlib.Path) 
     return path
 
 
+def tiny_model_parameters(directory: pathlib.Path) -> Dict[str, str]:
+    """Write a tiny random PISA model to ``directory``; the node parameters that load it."""
+    from instructpart_ros.model.tiny import write_tiny_checkpoints  # torch: only when a tiny model is wanted
+
+    paths = write_tiny_checkpoints(pathlib.Path(directory), kind="pisa", seed=0)
+    return dict(model_kind="pisa", model_checkpoint=str(paths["checkpoint"]),
+                model_vision_tower=str(paths["vision_tower"]), model_dinov2=str(paths["dinov2"]))
+
+
 class NodeProcess:
     """A perception node subprocess; stop it with SIGINT, then SIGKILL after a timeout."""
 
