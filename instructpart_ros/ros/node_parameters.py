@@ -82,6 +82,7 @@ PARAMETERS: Tuple[ParameterSpec, ...] = (
 )
 PARAMETER_NAMES = tuple(spec.name for spec in PARAMETERS)
 _SPECS = {spec.name: spec for spec in PARAMETERS}
+_EXPECTED = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}  # by default's type
 
 
 @dataclass(frozen=True)
@@ -186,13 +187,11 @@ def parameter_from_text(name: str, text: str) -> Any:
             return {"true": True, "false": False}[text.strip().lower()]
         return kind(text)
     except (KeyError, ValueError):
-        expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
-        raise ValueError(f"launch argument {name}:={text!r} must be {expected}") from None
+        raise ValueError(f"launch argument {name}:={text!r} must be {_EXPECTED[kind]}") from None
 
 
 def _convert(spec: ParameterSpec, value: Any) -> Any:
     kind = type(spec.default)
-    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
     if kind is bool:
         ok = isinstance(value, bool)
     elif kind is int:
@@ -203,7 +202,7 @@ def _convert(spec: ParameterSpec, value: Any) -> Any:
         ok = isinstance(value, str)
     if not ok:
         raise ValueError(
-            f"parameter {spec.name}={value!r} must be {expected} (default {spec.default!r}): {spec.description}"
+            f"parameter {spec.name}={value!r} must be {_EXPECTED[kind]} (default {spec.default!r}): {spec.description}"
         )
     value = kind(value)
     if spec.choices and value not in spec.choices:
