@@ -95,7 +95,7 @@ def load_rgbd_frame(color_png, depth_png, camera_info_yaml, frame_id: Optional[s
 
 
 def find_knife_dir(data=None) -> Optional[pathlib.Path]:
-    """The ``shapegrasp-knife`` folder (holding color.png) under ``data``, else under ../shared/data; None if neither."""
+    """The ``shapegrasp-knife`` folder (with color.png) under ``data``, else under ../shared/data; or None."""
     for root in (data, DEFAULT_DATA):
         if root and (pathlib.Path(root) / KNIFE_DIR / "color.png").is_file():
             return pathlib.Path(root) / KNIFE_DIR
