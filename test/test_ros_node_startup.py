@@ -6,6 +6,7 @@ from instructpart_ros.srv import SegmentPart
 ERROR = "2"  # diagnostic_msgs/DiagnosticStatus.ERROR
 BAD_PARAMETER = ("configuration failed: parameter instruction_mode='always' is not supported: use one of "
                  "['sticky', 'once']")
+INFINITE_SLOP = "configuration failed: sync slop must be a finite number of seconds >= 0, got inf"
 NO_WEIGHTS = ("activation failed: the model did not load: ValueError: parameter model_checkpoint is empty: point it "
               "at the local LISA checkpoint directory, e.g. model_checkpoint:=/data/weights/PISA (no weights ship "
               "with the package)")
@@ -18,8 +19,15 @@ def test_a_failed_start_is_reported_on_diagnostics_the_log_and_the_service(ros_d
             ERROR, BAD_PARAMETER, BAD_PARAMETER)
         assert client.lifecycle_state() == "unconfigured"
 
+        # A value only the synchroniser refuses fails configure the same clean way.
+        assert client.set_parameters({"instruction_mode": "once", "sync_slop": float("inf")}) == []
+        assert not client.change_state("configure")
+        diagnostics = wait_until(lambda: (d := client.latest_diagnostics())["message"] == INFINITE_SLOP and d, 5,
+                                 process, "the synchroniser's error on diagnostics")
+        assert client.lifecycle_state() == "unconfigured"
+
         # Fixed by hand, as an operator would: configure succeeds, activation fails without weights.
-        assert client.set_parameters({"instruction_mode": "once"}) == []
+        assert client.set_parameters({"sync_slop": 0.02}) == []
         assert client.change_state("configure") and not client.change_state("activate")
         assert client.lifecycle_state() == "inactive"
         diagnostics = wait_until(lambda: (d := client.latest_diagnostics())["message"] == NO_WEIGHTS and d, 5,

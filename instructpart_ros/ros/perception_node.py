@@ -95,6 +95,9 @@ class PerceptionNode(LifecycleNode):
         values = {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
         try:
             config = NodeConfig.from_values(values)
+            # Their own checks (finite sync times, ...) are configuration errors too.
+            sync = FrameSynchronizer(config.sync_slop, config.sync_queue_size, config.depth_timeout)
+            policy = InstructionPolicy(config.instruction_mode, config.reason_every_n)
         except ValueError as error:
             self.error = f"configuration failed: {error}"
             self.get_logger().error(self.error)
@@ -102,8 +105,7 @@ class PerceptionNode(LifecycleNode):
         self.error = ""
         self.config = config
         self.health = NodeHealth(log_period_s=config.bad_input_log_period)
-        self._sync = FrameSynchronizer(config.sync_slop, config.sync_queue_size, config.depth_timeout)
-        self._policy = InstructionPolicy(config.instruction_mode, config.reason_every_n)
+        self._sync, self._policy = sync, policy
         self._create_interfaces(config)
         self.lifecycle_state = "inactive"
         return super().on_configure(state)
