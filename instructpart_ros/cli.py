@@ -15,6 +15,8 @@ import sys
 SUBCOMMANDS = {
     "eval": ("instructpart_ros.evaluation.command",
              "score InstructPart predictions (or run a model first) and write a report"),
+    "train": ("instructpart_ros.training.command",
+              "fine-tune PISA (or LISA) with LoRA on an InstructPart-layout dataset, one GPU to many nodes"),
 }
 
 

@@ -140,7 +140,8 @@ class Dinov2FusionEncoder(nn.Module):
 
     def train(self, mode: bool = True) -> Dinov2FusionEncoder:
         super().train(mode)
-        self.dinov2.eval()  # frozen: dropout and friends stay off while the neck trains
+        if not any(p.requires_grad for p in self.dinov2.parameters()):
+            self.dinov2.eval()  # frozen: dropout and friends stay off while the neck trains
         return self
 
     def preprocess(self, rgb: np.ndarray) -> PreprocessedImage:
@@ -164,7 +165,9 @@ class Dinov2FusionEncoder(nn.Module):
                 f"got {tuple(pixel_values.shape)}"
             )
         dtype = self.dinov2.embeddings.patch_embeddings.projection.weight.dtype
-        with torch.no_grad():
+        # PISA keeps DINOv2 frozen: no graph for it. A from-scratch tiny recipe may train it.
+        trains_dinov2 = torch.is_grad_enabled() and any(p.requires_grad for p in self.dinov2.parameters())
+        with torch.set_grad_enabled(trains_dinov2):
             outputs = self.dinov2(pixel_values=pixel_values.to(dtype), output_hidden_states=True)
             layers = outputs.hidden_states[-self.config.num_fused_layers :]
             return [self.dinov2.layernorm(hidden[:, 1:]) for hidden in layers]  # drop the CLS token
