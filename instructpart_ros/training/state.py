@@ -21,6 +21,8 @@ STATE_DIR = "training_state"
 PROGRESS_FILE = "progress.json"
 WEIGHTS_DIR = "weights_and_optimizer"
 _OPTIONS = StateDictOptions(ignore_frozen_params=True)
+# Loading only the trainable weights: the frozen ones are not in the state (they come from the base).
+_LOAD_OPTIONS = StateDictOptions(ignore_frozen_params=True, strict=False)
 
 
 def _rng_state() -> dict:
@@ -86,7 +88,7 @@ def load_training_state(run_dir: pathlib.Path, model: torch.nn.Module, optimizer
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")
         dcp.load(state, checkpoint_id=directory / WEIGHTS_DIR)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"],
-                   options=_OPTIONS)
+                   options=_LOAD_OPTIONS)
     scheduler.load_state_dict(progress.pop("scheduler"))
     _set_rng_state(torch.load(rng_path, weights_only=True))
     return progress
