@@ -8,15 +8,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from transformers import Dinov2Model
 from transformers.models.sam.modeling_sam import SamLayerNorm
 
-from instructpart_ros.model.image_preprocessing import PreprocessedImage, preprocess_rgb
+from instructpart_ros.model.image_preprocessing import PilResize, PreprocessedImage, preprocess_rgb
 
 # ImageNet mean/std in 0..255 units (DINOv2's normalisation).
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+# PISA's own choice (no released reference): the frozen DINOv2 sees images resampled as in its
+# pretraining and evaluation transforms and its checkpoints' image processor, all bicubic.
+DINOV2_RESIZE = PilResize(Image.Resampling.BICUBIC)
 
 FUSION_PREFIXES = ("neck.", "upsample.")
 
@@ -145,11 +149,15 @@ class Dinov2FusionEncoder(nn.Module):
         return self
 
     def preprocess(self, rgb: np.ndarray) -> PreprocessedImage:
-        """HxWx3 uint8 RGB -> longest side resized to `input_size`, ImageNet-normalised, zero-padded."""
+        """HxWx3 uint8 RGB -> longest side resized to `input_size` (bicubic), ImageNet-normalised, zero-padded.
+
+        Training and inference both call this method, so they see the same pixels.
+        """
         weight = self.dinov2.embeddings.patch_embeddings.projection.weight
         return preprocess_rgb(
             rgb,
             size=self.config.input_size,
+            resize=DINOV2_RESIZE,
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
             device=weight.device,
