@@ -15,6 +15,8 @@ import sys
 SUBCOMMANDS = {
     "eval": ("instructpart_ros.evaluation.command",
              "score InstructPart predictions (or run a model first) and write a report"),
+    "download": ("instructpart_ros.download.command",
+                 "fetch LISA-7B-v1, CLIP, DINOv2 and InstructPart from the Hugging Face hub (connected machine)"),
 }
 
 
