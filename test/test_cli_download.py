@@ -334,3 +334,14 @@ def test_file_choice_follows_the_loaders():
         sources.weight_files(["tf_model.h5"], "repo")
     pinned = [s.revision for s in sources.SOURCES.values() if s.pinned]
     assert len(pinned) == 3 and all(len(r) == 40 and int(r, 16) >= 0 for r in pinned)
+
+
+def test_a_hub_id_where_a_folder_is_needed_points_at_the_download_command():
+    from instructpart_ros.model.module_loading import local_directory
+
+    with pytest.raises(ValueError, match=r"instructpart download lisa-7b-v1 --to /path/to\) "
+                                         r"and pass checkpoint=/path/to/LISA-7B-v1"):
+        local_directory("xinlai/LISA-7B-v1", "checkpoint", "LISA-7B-v1")
+    with pytest.raises(ValueError, match=r"hf download someone/dinov2-small --local-dir /path/to/dinov2-small\) "
+                                         r"and pass dinov2=/path/to/dinov2-small"):
+        local_directory("someone/dinov2-small", "dinov2", "DINOv2")
