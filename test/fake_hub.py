@@ -15,6 +15,7 @@ itself down after ``lifetime`` seconds even if a test forgets to stop it.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -207,11 +208,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             request.bytes_sent = len(body)
             return
-        self.wfile.write(body[:stop_at])
-        self.wfile.flush()
-        request.bytes_sent = stop_at
-        if hold is not None:
-            self.hub.released.wait(timeout=self.hub.lifetime)
-        # End the response early: the client sees a body shorter than Content-Length.
         self.close_connection = True
-        self.connection.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):  # the client may be gone (a killed download)
+            self.wfile.write(body[:stop_at])
+            self.wfile.flush()
+            request.bytes_sent = stop_at
+            if hold is not None:
+                self.hub.released.wait(timeout=self.hub.lifetime)
+            # End the response early: the client sees a body shorter than Content-Length.
+            self.connection.shutdown(socket.SHUT_WR)

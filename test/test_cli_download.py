@@ -190,13 +190,14 @@ def test_a_transfer_cut_mid_file_resumes_from_the_byte_reached(hub, hub_content,
     assert (weights / "LISA-7B-v1" / LISA_SHARD).read_bytes() == data
 
 
-def test_a_killed_download_keeps_finished_files_and_a_rerun_completes_it(hub, hub_content, tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_a_stopped_download_keeps_finished_files_and_a_rerun_completes_it(hub, hub_content, tmp_path, how):
     files = hub_content["xinlai/LISA-7B-v1"]
     hub.hold[LISA_SHARD] = len(files[LISA_SHARD]) // 3
     weights = tmp_path / "weights"
     process = subprocess.Popen([sys.executable, "-m", "instructpart_ros.cli", "download", "lisa-7b-v1",
                                 "--to", str(weights)], cwd=REPO, env={**os.environ, "HF_ENDPOINT": hub.url},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     others = EXPECTED["LISA-7B-v1"] - {LISA_SHARD}
     deadline = time.monotonic() + 60
     try:
@@ -205,12 +206,17 @@ def test_a_killed_download_keeps_finished_files_and_a_rerun_completes_it(hub, hu
             assert time.monotonic() < deadline and process.poll() is None, "the download never reached the held file"
             time.sleep(0.05)
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        process.send_signal(how)
+        _, stderr = process.communicate(timeout=30)  # SIGINT: it must not wait for the held transfer
+    if how == signal.SIGINT:
+        assert process.returncode == 130
+        assert f"interrupted; the files that finished are kept: run `instructpart download lisa-7b-v1 --to " \
+               f"{weights}` again" in stderr
     folder = weights / "LISA-7B-v1"
     assert not (folder / LISA_SHARD).exists() and not (folder / MANIFEST_FILE).exists()
     leftovers = list((folder / ".cache").rglob("*.incomplete"))
-    assert leftovers  # what the killed transfer had written
+    if how == signal.SIGKILL:
+        assert leftovers  # what the killed transfer had written
 
     hub.hold.clear()
     hub.requests.clear()

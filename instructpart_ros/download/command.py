@@ -15,9 +15,14 @@ HF_ENDPOINT selects a mirror; HF_TOKEN (or `hf auth login`) is used when set.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import pathlib
 import shlex
+import signal
+import sys
 import tempfile
+import threading
 
 from .sources import ALL, SOURCES, resolve_names, source_names
 
@@ -75,11 +80,35 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     check_disk_space(plans, target)
-    for plan in plans:
-        manifest = fetch(plan, endpoint, retry_hint)
-        print(f"{plan.source.name}: done, {plan.folder} ({manifest.name} records the commit and file hashes)")
+    with _exit_on_ctrl_c(f"instructpart download: interrupted; the files that finished are kept: run "
+                         f"`{retry_hint.replace('DIR', str(target))}` again to fetch the rest"):
+        for plan in plans:
+            manifest = fetch(plan, endpoint, retry_hint)
+            print(f"{plan.source.name}: done, {plan.folder} ({manifest.name} records the commit and file hashes)")
     print("\n".join(["", *usage_lines(target)]))
     return 0
+
+
+@contextlib.contextmanager
+def _exit_on_ctrl_c(message: str):
+    """Ctrl-C ends the process at once with ``message`` and status 130.
+
+    A KeyboardInterrupt would first wait for huggingface_hub's download threads to finish
+    their files (minutes for a 10 GB shard); finished files are complete on disk either way.
+    """
+    def leave(signum, frame):
+        print(f"\n{message}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _describe(plan, requested: bool, list_files: bool, listed: int = 40) -> None:

@@ -28,7 +28,7 @@ from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, OfflineModeI
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import filter_repo_objects
 
-from .manifest import RemoteFile, write_manifest
+from .manifest import RemoteFile, has_size, write_manifest
 from .sources import HubSource, dataset_root
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -82,14 +82,7 @@ class DownloadPlan:
     @property
     def missing_bytes(self) -> int:
         """Bytes still to fetch: files not already in ``folder`` with their listed size."""
-        return sum(f.size for f in self.files if not _has_size(self.folder / f.path, f.size))
-
-
-def _has_size(path: pathlib.Path, size: int) -> bool:
-    try:
-        return path.stat().st_size == size
-    except OSError:
-        return False
+        return sum(f.size for f in self.files if not has_size(self.folder / f.path, f.size))
 
 
 def plan_download(source: HubSource, folder: pathlib.Path, endpoint: str, retry_hint: str,
@@ -157,7 +150,7 @@ def fetch(plan: DownloadPlan, endpoint: str, retry_hint: str) -> pathlib.Path:
     with hub_errors(source, endpoint, plan.commit, retry_hint, plan.folder):
         snapshot_download(source.repo_id, repo_type=source.repo_type, revision=plan.commit,
                           local_dir=plan.folder, allow_patterns=plan.patterns, endpoint=endpoint)
-    wrong = [f.path for f in plan.files if not _has_size(plan.folder / f.path, f.size)]
+    wrong = [f.path for f in plan.files if not has_size(plan.folder / f.path, f.size)]
     if wrong:
         raise DownloadError(f"{source.repo_id}: {len(wrong)} file(s) are missing or have the wrong size after "
                             f"the download ({', '.join(wrong[:5])}): run the same command again to fetch them")

@@ -56,10 +56,11 @@ def read_manifest(folder: pathlib.Path) -> dict | None:
 def missing_files(folder: pathlib.Path, record: dict) -> list[str]:
     """Files the manifest lists that are absent from ``folder`` or have another size."""
     return [path for path, info in record["files"].items()
-            if not _has_size(folder / path, int(info["size"]))]
+            if not has_size(folder / path, int(info["size"]))]
 
 
-def _has_size(path: pathlib.Path, size: int) -> bool:
+def has_size(path: pathlib.Path, size: int) -> bool:
+    """True when ``path`` is a file of ``size`` bytes."""
     try:
         return path.stat().st_size == size
     except OSError:
