@@ -19,6 +19,7 @@ import pytest
 from fake_hub import FakeHub
 from instructpart_ros.cli import build_parser, main
 from instructpart_ros.download import sources
+from instructpart_ros.download.hub import human_size
 from instructpart_ros.download.manifest import MANIFEST_FILE
 from test_evaluation_support import write_small_dataset
 
@@ -275,14 +276,16 @@ def test_a_folder_that_cannot_be_written_is_refused_before_any_download(hub, tmp
 
 
 def test_not_enough_disk_space_is_refused_before_any_byte(hub, tmp_path, capsys):
-    files = hub.repos[("model", "facebook/dinov2-large")].files
+    files = hub.repos[("model", "xinlai/LISA-7B-v1")].files
     free = shutil.disk_usage(tmp_path).free
-    # The listing claims a weight file bigger than the free space (served sparse: never read).
-    files["model.safetensors"] = _Huge(free + 1)
-    assert _download("dinov2-large", "--to", str(tmp_path / "w")) == 2
+    # The listing claims a shard bigger than the free space (served sparse: never read).
+    files[LISA_SHARD] = _Huge(free + 1)
+    assert _download("lisa-7b-v1", "--to", str(tmp_path / "w")) == 2
     error = capsys.readouterr().err
-    assert f"not enough disk space in {tmp_path / 'w'}" in error
-    assert "LISA-7B-v1 alone is 16.1 GB" in error and "free" in error
+    needed = free + 1 + sum(len(files[name]) for name in EXPECTED["LISA-7B-v1"] - {LISA_SHARD})
+    assert f"not enough disk space in {tmp_path / 'w'}: the download needs {human_size(needed)} " \
+           f"(lisa-7b-v1 {human_size(needed)}) plus 100.0 MB head room" in error
+    assert "is free. Free some space or pass --to a folder on a bigger disk" in error
     assert hub.resolves("GET") == [] and hub.resolves("HEAD") == []
 
 

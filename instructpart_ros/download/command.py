@@ -54,7 +54,8 @@ def prepare_target(to: pathlib.Path) -> pathlib.Path:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``instructpart download``; return the exit status."""
-    from .hub import check_disk_space, fetch, human_size, hub_endpoint, offline_error, offline_requested, plan_download
+    from .hub import (check_disk_space, fetch, human_size, hub_endpoint, offline_error, offline_requested, plan_download,
+                      remove_stale_partials)
     from .manifest import complete_download
 
     sources = resolve_names(args.names)
@@ -79,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         _describe(plan, bool(args.revision), list_files=args.dry_run)
     if args.dry_run:
         return 0
+    for plan in plans:
+        remove_stale_partials(plan.folder)  # before the space check: they count as used
     check_disk_space(plans, target)
     with _exit_on_ctrl_c(f"instructpart download: interrupted; the files that finished are kept: run "
                          f"`{retry_hint.replace('DIR', str(target))}` again to fetch the rest"):

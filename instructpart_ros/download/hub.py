@@ -117,9 +117,9 @@ def check_disk_space(plans: list[DownloadPlan], target: pathlib.Path) -> None:
     if needed + RESERVE_BYTES > free:
         parts = ", ".join(f"{plan.source.name} {human_size(plan.missing_bytes)}" for plan in plans if plan.missing_bytes)
         raise DownloadError(
-            f"not enough disk space in {target}: the download needs {human_size(needed)} ({parts}; LISA-7B-v1 "
-            f"alone is 16.1 GB) plus {human_size(RESERVE_BYTES)} head room, and {human_size(free)} is free. "
-            "Free some space or pass --to a folder on a bigger disk.")
+            f"not enough disk space in {target}: the download needs {human_size(needed)} ({parts}) plus "
+            f"{human_size(RESERVE_BYTES)} head room, and {human_size(free)} is free. Free some space or pass "
+            "--to a folder on a bigger disk.")
 
 
 def _free_bytes(path: pathlib.Path) -> int:
