@@ -15,6 +15,8 @@ import sys
 SUBCOMMANDS = {
     "eval": ("instructpart_ros.evaluation.command",
              "score InstructPart predictions (or run a model first) and write a report"),
+    "synth": ("instructpart_ros.datasets.command",
+              "write a synthetic RGB-D part-segmentation split in the InstructPart layout"),
 }
 
 
