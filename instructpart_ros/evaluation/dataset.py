@@ -84,7 +84,7 @@ def sample_id(image_path: str, object_name: str, part_name: str) -> str:
 
 
 def split_dir(root: str | pathlib.Path, split: str) -> pathlib.Path:
-    """The folder holding ``split`` (``test``, ``all``, ``train`` or ``trainNNNN``) under ``root``."""
+    """The folder of ``split`` (``test``, ``all``, ``train`` or ``trainNNNN``) under ``root``."""
     root = pathlib.Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset root {root} is not a directory: pass the folder "
