@@ -307,3 +307,15 @@ def test_config_checks():
     assert big.rgb.shape == (480, 640, 3) and big.object_name == "kettle"
     assert all(2 * cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 5).max() >= 40
                for m in big.parts.values())
+
+
+def test_contact_sheet_outlines_every_part(scenes):
+    from instructpart_ros.datasets.synthetic_preview import OUTLINE_COLOURS, contact_sheet
+
+    sheet = contact_sheet(scenes[:3], columns=2)
+    assert sheet.shape == (2 * 240, 2 * 2 * 320, 3) and sheet.dtype == np.uint8
+    assert not sheet[240:, 640:].any(), "the missing fourth tile is black"
+    tile = sheet[:240, :320]
+    for (name, mask), colour in zip(scenes[0].parts.items(), OUTLINE_COLOURS):
+        rim = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        assert (tile[rim] == colour).all(axis=1).mean() > 0.5, name
