@@ -113,7 +113,7 @@ def knife(rng: np.random.Generator) -> list[PartShape]:
 
 def mug(rng: np.random.Generator) -> list[PartShape]:
     radius = _uniform(rng, 40, 50)
-    lug_len, lug_w = _uniform(rng, 26, 34), _uniform(rng, 24, 30)
+    lug_len, lug_w = _uniform(rng, 30, 40), _uniform(rng, 26, 32)
     handle = bar(radius - 10.0, radius + lug_len, lug_w, round1=1.0)
     inside = Detail(ellipse(0.0, 0.0, radius - _uniform(rng, 6, 9), radius - 7.5), 0.72,
                     height_mm=_uniform(rng, 8, 15))
@@ -124,9 +124,9 @@ def mug(rng: np.random.Generator) -> list[PartShape]:
 
 def kettle(rng: np.random.Generator) -> list[PartShape]:
     radius = _uniform(rng, 46, 55)
-    handle = bar(-radius - _uniform(rng, 28, 36), -radius + 8.0, _uniform(rng, 26, 32),
+    handle = bar(-radius - _uniform(rng, 32, 42), -radius + 8.0, _uniform(rng, 28, 34),
                  round0=1.0)
-    spout = bar(radius - 10.0, radius + _uniform(rng, 32, 42), _uniform(rng, 30, 36),
+    spout = bar(radius - 10.0, radius + _uniform(rng, 36, 46), _uniform(rng, 32, 38),
                 _uniform(rng, 22, 25), round1=1.0)
     lid = Detail(ellipse(0.0, 0.0, radius * 0.55, radius * 0.55), 1.15)
     knob = Detail(ellipse(0.0, 0.0, 7.0, 7.0, 16), 0.5)
