@@ -160,6 +160,7 @@ def write_split(out_root, split: str, n: int, seed: int, config: SceneConfig | N
                 "seed": seed, "scenes": n, "samples": samples, "objects": dict(objects),
                 "config": asdict(config)}
         (staging / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
+        _check_replaceable(target, overwrite)   # again: another run may have written it since
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
