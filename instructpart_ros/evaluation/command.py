@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data and output")
     data.add_argument("--dataset", required=True, type=pathlib.Path, metavar="ROOT",
                       help="InstructPart root (holds test/ and train/)")
-    data.add_argument("--split", default="test", help="test, all or trainNNNN (default: test)")
+    data.add_argument("--split", default="test",
+                      help="test, all, train or trainNNNN (default: test)")
     data.add_argument("--predictions", type=pathlib.Path, metavar="DIR",
                       help="prediction masks <sample id>.png (with --checkpoint: where to "
                            "write them, default OUT/predictions)")
