@@ -31,10 +31,12 @@ def test_the_paper_recipes_keep_lisas_settings():
 
 def test_overrides_from_flags_and_set():
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--lr", "1e-4", "--val-split", "none",
-                                      "--train-samples", "600", "--set", "loss.iou=0.5"])
+                                      "--train-samples", "600", "--set", "loss.iou=0.5",
+                                      "--set", "optim.grad_clip=1e9"])
     recipe = load_recipe(CONFIG / "pisa_instructpart.yaml", recipe_overrides(args))
     assert recipe.optim.lr == 1e-4 and recipe.data.val_split is None
     assert recipe.data.train_samples == 600 and recipe.loss.iou == 0.5
+    assert recipe.optim.grad_clip == 1e9  # YAML reads 1e9 as a string; a number field takes it
 
 
 @pytest.mark.parametrize("override, message", [

@@ -156,3 +156,10 @@ def test_lora_only_on_the_configured_modules_and_gradients_only_where_the_recipe
             assert torch.equal(before[name], tensor), f"frozen {name} changed"
     one_step(training, batch)
     assert all(not torch.equal(before[n], dict(training.named_parameters())[n]) for n in unchanged)
+
+
+def test_the_schedule_warms_up_linearly_then_decays_to_zero():
+    from instructpart_ros.training.trainer import linear_warmup_decay
+    factor = linear_warmup_decay(warmup=4, total=12)
+    assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert factor(4) == 1.0 and factor(8) == 0.5 and factor(12) == 0.0

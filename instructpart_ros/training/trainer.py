@@ -63,10 +63,11 @@ class TrainingResult:
 
 
 def linear_warmup_decay(warmup: int, total: int):
-    """LISA's schedule (DeepSpeed WarmupDecayLR, linear): 0 -> lr over ``warmup`` steps, then -> 0 at ``total``."""
+    """LISA's schedule (DeepSpeed WarmupDecayLR, linear): up to lr over ``warmup`` steps, then down to 0
+    at ``total``. Step ``s`` (from 0) uses ``(s + 1) / warmup`` during warm-up, so the first step moves."""
     def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return step / warmup
+        if step < warmup:
+            return (step + 1) / warmup
         return max(0.0, (total - step) / max(1, total - warmup))
     return factor
 
@@ -199,7 +200,7 @@ class Trainer:
                 clear_run_dir(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
-        torch.manual_seed(recipe.run.seed + group.rank)
+        torch.manual_seed(recipe.run.seed)  # every rank builds the same model (new layers, LoRA's A)
         self.samples, self.selection, corrupt = load_training_samples(data_root, recipe.data, recipe.run.seed,
                                                                       self.progress)
         self.val_samples = []
@@ -223,6 +224,7 @@ class Trainer:
             self.model.mllm.language_model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
         self.wrapped = scale.wrap(self.training, recipe.run.strategy, group, device)
+        torch.manual_seed(recipe.run.seed + 1000 * group.rank)  # each rank its own dropout
         self.trainable = [p for p in self.wrapped.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trainable, lr=recipe.optim.lr, betas=tuple(recipe.optim.betas),
                                            weight_decay=recipe.optim.weight_decay)
