@@ -53,14 +53,16 @@ def randomise_(model: torch.nn.Module) -> None:
                 buffer.normal_(0.0, 1.0)
 
 
-def full_size_model(kind: str, device: torch.device, dtype: torch.dtype, workdir: pathlib.Path) -> LoadedModel:
-    """The full-size ``kind`` ("pisa" or "lisa") with random weights on ``device``, in eval mode."""
+def full_size_model(kind: str, device: torch.device, dtype: torch.dtype, workdir: pathlib.Path,
+                    fusion: DinoFusionConfig | None = None) -> LoadedModel:
+    """The full-size ``kind`` ("pisa" or "lisa") with random weights on ``device``, in eval mode;
+    ``fusion``: PISA's fusion layers (default: the paper's)."""
     tokenizer = write_tiny_tokenizer(workdir / "tokenizer")  # LLaMA-like pieces for the prompt's length
     with empty_weights(device, dtype):
         mllm = MultimodalLLM(CLIPVisionModel(CLIP_VIT_L14), LlamaForCausalLM(LLAMA_7B),
                              seg_token_id=tokenizer.seg_token_id, eos_token_id=tokenizer.eos_token_id)
         if kind == "pisa":
-            image_encoder = Dinov2FusionEncoder(Dinov2Model(DINOV2_VIT_L14), DinoFusionConfig())
+            image_encoder = Dinov2FusionEncoder(Dinov2Model(DINOV2_VIT_L14), fusion or DinoFusionConfig())
         else:
             image_encoder = SamImageEncoder.from_config(SAM_VIT_H)
         model = PartSegmentationModel(kind, mllm, image_encoder, PartMaskDecoder.from_config(SAM_VIT_H))
