@@ -31,25 +31,15 @@ import time
 import cv2
 import numpy as np
 import torch
-from transformers import CLIPVisionConfig, CLIPVisionModel, Dinov2Config, Dinov2Model, LlamaConfig, LlamaForCausalLM
-from transformers import SamConfig
-from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
-
 from instructpart_ros.model import PartSegmenter, load_segmenter
 from instructpart_ros.model.clip_preprocessing import clip_pixels
-from instructpart_ros.model.dinov2_image_encoder import DinoFusionConfig, Dinov2FusionEncoder
-from instructpart_ros.model.mask_decoder import PartMaskDecoder
-from instructpart_ros.model.module_loading import empty_weights
-from instructpart_ros.model.multimodal_llm import MultimodalLLM
-from instructpart_ros.model.part_model import LoadedModel, PartSegmentationModel
 from instructpart_ros.model.prompt import build_prompt_ids
-from instructpart_ros.model.sam_image_encoder import SamImageEncoder
 from instructpart_ros.model.module_loading import resolve_dtype
 from instructpart_ros.model.timing import StageTimer
-from instructpart_ros.model.tiny import write_tiny_checkpoints, write_tiny_tokenizer
+from instructpart_ros.model.tiny import write_tiny_checkpoints
 from _common import emit, machine
+from _full_size import INSTRUCTION, full_size_model
 
-INSTRUCTION = "If I want to cut the bread, which part of the knife should I hold?"
 TARGET_QUERY_MS, TARGET_GPU_MEMORY_GB = 60.0, 16.0
 
 
@@ -85,46 +75,9 @@ def script_answer(segmenter: PartSegmenter, answer: str) -> list[int]:
 # ----------------------------------------------------------------------------- full size
 
 
-def _random_(model: torch.nn.Module) -> None:
-    """Plausible random weights (normal 0.02, norms 1, biases 0), fast on a GPU.
-
-    Buffers keep what their constructors computed (e.g. rotary frequencies), except SAM's
-    random-Fourier matrix, which is a loaded buffer and so was left uninitialised.
-    """
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if parameter.ndim == 1:
-                parameter.fill_(1.0 if name.endswith("weight") else 0.0)
-            else:
-                parameter.normal_(0.0, 0.02)
-        for name, buffer in model.named_buffers():
-            if name.endswith("positional_embedding"):
-                buffer.normal_(0.0, 1.0)
-
-
 def full_size_segmenter(kind: str, device: torch.device, dtype: torch.dtype, workdir: pathlib.Path) -> PartSegmenter:
     """LLaMA-7B + CLIP ViT-L/14 + (DINOv2 ViT-L/14 fusion | SAM ViT-H) + SAM decoder, random weights."""
-    tokenizer = write_tiny_tokenizer(workdir / "tokenizer")  # LLaMA-like pieces for the prompt's length
-    llama = LlamaConfig(vocab_size=32004, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                        num_attention_heads=32, max_position_embeddings=2048)
-    clip = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                            image_size=224, patch_size=14)
-    sam = SamConfig(vision_config={"hidden_size": 1280, "num_hidden_layers": 32, "num_attention_heads": 16,
-                                   "global_attn_indexes": [7, 15, 23, 31], "mlp_dim": 5120})
-    with empty_weights(device, dtype):
-        mllm = MultimodalLLM(CLIPVisionModel(clip), LlamaForCausalLM(llama), seg_token_id=tokenizer.seg_token_id,
-                             eos_token_id=tokenizer.eos_token_id)
-        if kind == "pisa":
-            dinov2 = Dinov2Model(Dinov2Config(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                                              image_size=518, patch_size=14))
-            image_encoder = Dinov2FusionEncoder(dinov2, DinoFusionConfig())
-        else:
-            image_encoder = SamImageEncoder.from_config(sam)
-        model = PartSegmentationModel(kind, mllm, image_encoder, PartMaskDecoder.from_config(sam))
-    _random_(model)
-    model.eval()
-    loaded = LoadedModel(model, tokenizer, CLIPImageProcessorPil(), True, workdir, "random")
-    return PartSegmenter(loaded, max_new_tokens=64)
+    return PartSegmenter(full_size_model(kind, device, dtype, workdir), max_new_tokens=64)
 
 
 # ----------------------------------------------------------------------------- timing

@@ -29,6 +29,7 @@ from instructpart_ros import __version__
 from instructpart_ros.evaluation.dataset import load_split
 from instructpart_ros.evaluation.distributed import ProcessGroup, join_process_group
 from instructpart_ros.evaluation.progress import progress_bar
+from instructpart_ros.model.part_model import PartSegmentationModel
 
 from . import distributed as scale
 from .curves import plot_training_curves
@@ -36,7 +37,7 @@ from .data import BatchLayout, InstructPartTrainingSet, collate, load_training_s
 from .export import export_checkpoint, write_towers
 from .hashing import weight_hashes
 from .model_setup import TINY_BASE, load_starting_model, training_device, weight_dtype
-from .recipe import Recipe, recipe_from_dict
+from .recipe import OptimRecipe, Recipe, recipe_from_dict
 from .state import STATE_DIR, load_training_state, read_progress, save_training_state
 from .step import SegmentationTraining
 from .trainable import configure_trainable, count_parameters, float32_trainables, freeze_unreached
@@ -70,6 +71,36 @@ def linear_warmup_decay(warmup: int, total: int):
             return (step + 1) / warmup
         return max(0.0, (total - step) / max(1, total - warmup))
     return factor
+
+
+def build_optimizer(parameters: list[torch.nn.Parameter], optim: OptimRecipe, total_steps: int):
+    """AdamW over ``parameters`` and LISA's schedule over ``total_steps`` (bench/train_step.py times these)."""
+    optimizer = torch.optim.AdamW(parameters, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(optim.warmup_steps, total_steps))
+
+
+def optimiser_step(parameters: list[torch.nn.Parameter], optimizer, scheduler, grad_clip: float) -> None:
+    """Clip the gradients' norm, step the optimiser and the schedule, clear the gradients."""
+    torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def precision_context(dtype: torch.dtype):
+    """bf16 autocast (CUDA) around forward passes when the frozen weights are bf16; fp32 otherwise."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if dtype == torch.bfloat16 else contextlib.nullcontext()
+
+
+def set_gradient_checkpointing(model: PartSegmentationModel, enabled: bool) -> None:
+    """Recompute the LLM's layer activations in the backward pass (non-reentrant) instead of keeping them."""
+    llm = model.mllm.language_model
+    if not enabled:
+        getattr(llm, "activation_checkpointing_disable", llm.gradient_checkpointing_disable)()
+    elif hasattr(llm, "activation_checkpointing_enable"):  # its gradient_checkpointing_* names go in transformers 6
+        llm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 RUN_FILES = (STATE_DIR, CHECKPOINT_DIR, "tensorboard", LOG_FILE, VALIDATION_FILE, CURVES_FILE, RECIPE_FILE,
@@ -221,15 +252,11 @@ class Trainer:
         _freeze_what_the_loss_misses(self.training, self.dataset, self.layout)
         float32_trainables(self.model)
         if recipe.run.gradient_checkpointing:
-            self.model.mllm.language_model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False})
+            set_gradient_checkpointing(self.model, True)
         self.wrapped = scale.wrap(self.training, recipe.run.strategy, group, device)
         torch.manual_seed(recipe.run.seed + 1000 * group.rank)  # each rank its own dropout
         self.trainable = [p for p in self.wrapped.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.trainable, lr=recipe.optim.lr, betas=tuple(recipe.optim.betas),
-                                           weight_decay=recipe.optim.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, linear_warmup_decay(recipe.optim.warmup_steps, self.total_steps))
+        self.optimizer, self.scheduler = build_optimizer(self.trainable, recipe.optim, self.total_steps)
         self.state = {"step": 0, "best": None, "last_validation": None, "skipped": corrupt, "seconds": 0.0}
         if self.resume is not None:
             self.state.update(load_training_state(run_dir, self.wrapped, self.optimizer, self.scheduler, group.rank))
@@ -249,8 +276,7 @@ class Trainer:
     def run(self) -> TrainingResult:
         recipe, state = self.recipe, self.state
         log = RunLog(self.run_dir, state["step"], self.is_main)
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.dtype == torch.bfloat16
-                    else contextlib.nullcontext())
+        autocast = precision_context(self.dtype)
         loader = training_loader(self.dataset, self.layout, self.steps_per_epoch, self.total_steps, state["step"],
                                  recipe.data.num_workers)
         val_every = recipe.run.val_every or self.steps_per_epoch
@@ -303,10 +329,7 @@ class Trainer:
                               sorted(set(state["skipped"])), self.elapsed())
 
     def _optimiser_step(self) -> None:
-        torch.nn.utils.clip_grad_norm_(self.trainable, self.recipe.optim.grad_clip)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        optimiser_step(self.trainable, self.optimizer, self.scheduler, self.recipe.optim.grad_clip)
         self.state["step"] += 1
 
     def _log_entry(self, step: int, sums: dict, window_start: float) -> dict:
