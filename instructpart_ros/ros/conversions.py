@@ -169,7 +169,12 @@ def mask_to_image(mask: np.ndarray, header: Header | None = None) -> Image:
 
 
 def camera_info_to_intrinsics(msg: CameraInfo) -> Intrinsics:
-    """Pinhole intrinsics (``fx, fy, cx, cy`` in pixels) from ``p``, or ``k`` when ``p`` is all zero."""
+    """Pinhole intrinsics from ``p``, or from ``k`` when ``p`` is all zero (drivers that fill only K).
+
+    The matrix goes through ``Intrinsics.from_matrix`` (no skew, pinhole bottom row, positive
+    finite focal lengths) and ``Intrinsics.check_image`` (a field of view and principal point
+    plausible for the message's width and height): the one validation path of the library.
+    """
     if msg.width == 0 or msg.height == 0:
         raise ValueError(
             f"CameraInfo size is width={msg.width} height={msg.height}: expected both "
@@ -177,19 +182,17 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> Intrinsics:
     p = np.asarray(msg.p, dtype=np.float64)
     k = np.asarray(msg.k, dtype=np.float64)
     if p.any():
-        source, (fx, fy, cx, cy) = "p", (p[0], p[5], p[2], p[6])
+        source, matrix = "p", p
     elif k.any():
-        source, (fx, fy, cx, cy) = "k", (k[0], k[4], k[2], k[5])
+        source, matrix = "k", k
     else:
         raise ValueError(
             "CameraInfo p and k are all zero: expected a calibrated camera "
             "(calibrate it or have its driver publish the intrinsics)")
-    for name, index, value in (("fx", 0, fx), ("fy", 5 if source == "p" else 4, fy)):
-        if not value > 0:  # also rejects NaN
-            raise ValueError(
-                f"CameraInfo {source}[{index}] ({name}) is {value}: expected a positive "
-                f"focal length in pixels")
-    return Intrinsics(float(fx), float(fy), float(cx), float(cy))
+    try:
+        return Intrinsics.from_matrix(matrix).check_image(msg.width, msg.height)
+    except ValueError as error:
+        raise ValueError(f"CameraInfo {source}: {error}") from None
 
 
 def _cloud_layout(with_color: bool) -> np.dtype:
