@@ -3,6 +3,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 from instructpart_ros.model.clip_preprocessing import clip_pixels, clip_pixels_on_device
@@ -19,6 +20,14 @@ def knife(knife_dir):
 def test_cpu_uses_the_processor_itself(knife):
     expected = PROCESSOR(images=knife, return_tensors="pt")["pixel_values"]
     assert torch.equal(clip_pixels(knife, PROCESSOR, torch.device("cpu")), expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 5, 3), (1, 40, 3), (3, 3, 3)])
+def test_the_channel_layout_is_stated_not_guessed_from_the_shape(shape):
+    """Sides of 1 or 3 made the processor take the first axis for channels; a PIL image leaves no doubt."""
+    rgb = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    expected = PROCESSOR(images=Image.fromarray(rgb), return_tensors="pt")["pixel_values"]
+    assert torch.equal(clip_pixels(rgb, PROCESSOR, torch.device("cpu")), expected)
 
 
 WINDOWS = [(slice(None), slice(None)), (slice(None), slice(0, 700)), (slice(100, 700), slice(200, 1100))]
