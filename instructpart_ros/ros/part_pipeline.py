@@ -9,9 +9,11 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from instructpart_ros.geometry import PartGeometry, extract_part_points, part_geometry
+from instructpart_ros.image_size import MIN_IMAGE_SIDE
 
 from . import node_health as kinds
 from .frame_decoding import BadInput, DecodedFrame, decode_frame
@@ -20,6 +22,27 @@ from .node_parameters import NodeConfig
 from .result_message import NO_POINTS, part_result
 
 OK = "ok"
+
+
+def model_image(rgb: np.ndarray, max_pixels: int) -> np.ndarray:
+    """``rgb`` area-averaged down to at most ``max_pixels`` (aspect kept), or ``rgb`` itself if it fits (or 0).
+
+    The encoders see at most 1024 pixels a side, so the model loses nothing it could use,
+    while its float copies of a 12 MP frame would cost hundreds of megabytes.
+    """
+    height, width = rgb.shape[:2]
+    if max_pixels == 0 or height * width <= max_pixels:
+        return rgb
+    scale = (max_pixels / (height * width)) ** 0.5
+    size = [min(side, max(MIN_IMAGE_SIDE, int(side * scale))) for side in (width, height)]
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def full_size_mask(mask: np.ndarray, shape: tuple) -> np.ndarray:
+    """A bool mask of the model's (downscaled) image brought to the frame's ``shape`` (nearest pixel)."""
+    if mask.shape == shape:
+        return mask
+    return cv2.resize(mask.view(np.uint8), shape[::-1], interpolation=cv2.INTER_NEAREST).view(np.bool_)
 
 
 @dataclass
@@ -41,6 +64,7 @@ class PartPipeline:
         self.part_filter = config.part_filter()
         self.pose_voxel_size = config.pose_voxel_size
         self.pose_min_points = config.pose_min_points
+        self.max_pixels = config.model_max_pixels
 
     def run(self, color, depth, camera_info, plan: InferencePlan, no_depth_reason: str = "") -> PipelineOutput:
         """Segment ``plan.instruction`` on the frame; raises ``BadInput`` for unusable input or a model error.
@@ -49,15 +73,17 @@ class PartPipeline:
         """
         frame = decode_frame(color, depth, camera_info)
         started = time.perf_counter()
-        segmentation = self._segment(frame.rgb, plan)
+        rgb = model_image(frame.rgb, self.max_pixels)
+        segmentation = self._segment(rgb, plan)
         model_ms = (time.perf_counter() - started) * 1e3
         mask = segmentation.mask
-        if mask.shape != frame.rgb.shape[:2] or mask.dtype != np.bool_:
+        if mask.shape != rgb.shape[:2] or mask.dtype != np.bool_:
             raise BadInput(
                 kinds.MODEL_ERROR,
-                f"model returned a {mask.dtype} mask of shape {mask.shape} for a {frame.rgb.shape[:2]} image: "
+                f"model returned a {mask.dtype} mask of shape {mask.shape} for a {rgb.shape[:2]} image: "
                 "expected a bool mask of the image size",
             )
+        mask = full_size_mask(mask, frame.rgb.shape[:2])
         points, colors, geometry, status = self._geometry(frame, mask, no_depth_reason)
         if not segmentation.found:
             status = f"no part found: {segmentation.reason or 'the model emitted no [SEG] token'}"
