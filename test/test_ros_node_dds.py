@@ -342,6 +342,28 @@ def test_unsynchronised_streams_are_logged_diagnosed_and_reported(node, knife, d
     wait_until(lambda: client.latest_diagnostics()["level"] == "0", 5, process, "diagnostics back to OK")
 
 
+def test_camera_info_without_colour_is_diagnosed_with_the_transport_fix_for_big_frames(node, knife):
+    """What a 12 MP best-effort stream looks like to the node: camera info gets through, the colour never does."""
+    process, client = node
+    info = CameraInfo(width=4000, height=3000, k=[3000.0, 0, 2000, 0, 3000.0, 1500, 0, 0, 1])
+    message = ("camera info arrives on '/color/camera_info' (4000x3000 images) but no colour image on '/color/image' "
+               "for ")
+    fix = "set FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA?sockets_size=64MB' in every process"
+
+    def warned():
+        info.header.stamp = knife.messages(time.time_ns())[2].header.stamp
+        client.info_pub.publish(info)
+        diagnostics = client.latest_diagnostics()
+        return diagnostics["level"] == "1" and diagnostics["message"].startswith(message) and diagnostics
+
+    diagnostics = wait_until(warned, 10, process, "the missing colour to be diagnosed", period=0.1)
+    assert fix in diagnostics["message"]
+    assert message in process.log_text() and fix in process.log_text()
+    # colour again (stamped 1 s on: the last 4000x3000 camera info is not within sync_slop of it)
+    assert publish_and_wait(client, knife, time.time_ns() + 10**9).status == "ok"
+    wait_until(lambda: client.latest_diagnostics()["level"] == "0", 5, process, "diagnostics back to OK")
+
+
 def with_value(values, index, value):
     values = list(values)
     values[index] = value

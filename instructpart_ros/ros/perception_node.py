@@ -31,6 +31,7 @@ from instructpart_ros.srv import SegmentPart
 from . import node_health as kinds
 from . import topics
 from .allocator import keep_freed_memory
+from .colour_silence import ColourSilence
 from .conversions import numpy_to_image
 from .frame_decoding import BadInput
 from .frame_sync import CAMERA_INFO, DEPTH, FrameSynchronizer, SyncedFrame
@@ -87,6 +88,8 @@ class PerceptionNode(LifecycleNode):
         self._policy: Optional[InstructionPolicy] = None
         self._latest_frame: Optional[SyncedFrame] = None
         self._unsynchronised = ""  # why colour frames stopped pairing; "" once one pairs again
+        self._colour_silence: Optional[ColourSilence] = None
+        self._missing_colour = ""  # why no colour frame arrives while camera info does
         self._waiting_published_at = -WAITING_STATUS_PERIOD_S
         self._interfaces: list = []
         self._diagnostics = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
@@ -109,7 +112,8 @@ class PerceptionNode(LifecycleNode):
         self.config = config
         self.health = NodeHealth(log_period_s=config.bad_input_log_period)
         self._sync, self._policy = sync, policy
-        self._unsynchronised = ""
+        self._unsynchronised = self._missing_colour = ""
+        self._colour_silence = ColourSilence(config.depth_timeout)
         self._create_interfaces(config)
         self.lifecycle_state = "inactive"
         return super().on_configure(state)
@@ -218,6 +222,7 @@ class PerceptionNode(LifecycleNode):
     # ------------------------------------------------------------------ inputs
     def _on_color(self, msg: Image) -> None:
         self.health.count("frames_received")
+        self._colour_silence.color(time.monotonic())
         unmatched = self._sync.unmatched
         frame = self._sync.add_color(msg, stamp_ns(msg.header))
         if self._sync.unmatched != unmatched:
@@ -240,10 +245,16 @@ class PerceptionNode(LifecycleNode):
         self._on_synced(self._sync.add_depth(msg, stamp_ns(msg.header)))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._colour_silence.camera_info(time.monotonic(), msg.width, msg.height)
         self._on_synced(self._sync.add_camera_info(msg, stamp_ns(msg.header)))
 
     def _on_sync_poll(self) -> None:
         self._on_synced(self._sync.poll())
+        self._missing_colour = self._colour_silence.reason(
+            time.monotonic(), self.resolve_topic_name(topics.COLOR_IMAGE),
+            self.resolve_topic_name(topics.CAMERA_INFO), self.config.input_reliability)
+        if self._missing_colour:
+            self.get_logger().warning(self._missing_colour, throttle_duration_sec=self.config.bad_input_log_period)
 
     def _on_synced(self, frame: Optional[SyncedFrame]) -> None:
         """Keep a newly synchronised frame as the latest and hand it to inference."""
@@ -466,6 +477,8 @@ class PerceptionNode(LifecycleNode):
             return DiagnosticStatus.ERROR, self.error
         if self.lifecycle_state != "active":
             return DiagnosticStatus.WARN, f"{self.lifecycle_state} (model {self.model_state})"
+        if self._missing_colour:
+            return DiagnosticStatus.WARN, self._missing_colour
         if self._unsynchronised:
             return DiagnosticStatus.WARN, self._unsynchronised
         if frame is None:
