@@ -52,6 +52,8 @@ def test_points_and_their_colours_are_the_parts_pixels(region):
     geometry = part_geometry(part.points, config.pose_voxel_size, config.pose_min_points)
     np.testing.assert_array_equal(output.geometry.extent, geometry.extent)
     assert (output.result.status, output.result.num_points) == ("ok", len(part.points))
+    assert list(output.stage_ms) == ["decode", "model", "mask", "points", "pose", "colours", "message"]
+    assert all(ms >= 0 for ms in output.stage_ms.values()) and output.stage_ms["model"] == output.model_ms
     assert len(part.points) > (200_000 if region[0] == slice(None) else 5_000)
 
 
