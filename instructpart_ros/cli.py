@@ -15,6 +15,10 @@ import sys
 SUBCOMMANDS = {
     "eval": ("instructpart_ros.evaluation.command",
              "score InstructPart predictions (or run a model first) and write a report"),
+    "train": ("instructpart_ros.training.command",
+              "fine-tune PISA (or LISA) with LoRA on an InstructPart-layout dataset, one GPU to many nodes"),
+    "download": ("instructpart_ros.download.command",
+                 "fetch LISA-7B-v1, CLIP, DINOv2 and InstructPart from the Hugging Face hub (connected machine)"),
 }
 
 
