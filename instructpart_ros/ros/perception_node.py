@@ -295,7 +295,7 @@ class PerceptionNode(LifecycleNode):
             return kinds.INSTRUCTION_TOO_LONG, (
                 f"instruction is {len(text)} characters, more than max_instruction_chars={limit}: "
                 "shorten it or raise the parameter")
-        # The model layer's own check, shared with evaluation; imported here, not at start-up:
+        # The model layer's own check, shared with evaluation and training; imported here, not at start-up:
         # the model package imports torch, which activation loads anyway.
         from instructpart_ros.model.prompt import check_instruction
 
