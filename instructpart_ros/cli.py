@@ -19,6 +19,8 @@ SUBCOMMANDS = {
               "fine-tune PISA (or LISA) with LoRA on an InstructPart-layout dataset, one GPU to many nodes"),
     "download": ("instructpart_ros.download.command",
                  "fetch LISA-7B-v1, CLIP, DINOv2 and InstructPart from the Hugging Face hub (connected machine)"),
+    "synth": ("instructpart_ros.datasets.command",
+              "write a synthetic RGB-D part-segmentation split in the InstructPart layout"),
 }
 
 

@@ -39,6 +39,7 @@ def metrics_markdown(metrics: dict) -> str:
         f"predictions from `{run.get('predictions', '?')}`. Scores ×100; IoU of a sample whose "
         "prediction and ground truth are both empty is 100.",
         "",
+        *([f"**WARNING: {run['warning']}**", ""] if run.get("warning") else []),
         "| Method | Instruction " + _SCORE_HEADER,
         "|---|---" + _SCORE_RULE,
         f"| {_cell(run.get('method', '?'))} | {instruction} " + _scores(metrics["overall"]),

@@ -47,7 +47,7 @@ from .tokenizer import (
 TINY_KINDS = ("lisa", "pisa")
 SENTENCEPIECE_VOCAB_SIZE = 640
 CLIP_IMAGE_SIZE = 56
-OUT_DIM = 256  # SAM's prompt width: fixed by the mask decoder interface
+OUT_DIM = 256  # SAM's prompt width (LISA-7B-v1's); a training recipe may pick a narrower one
 TINY_FUSION = DinoFusionConfig(num_fused_layers=3, out_channels=OUT_DIM, input_size=56, decoder_grid=8)
 
 
@@ -71,10 +71,11 @@ class TinySizes:
     decoder_grid: int = TINY_FUSION.decoder_grid
     decoder_mlp: int = 64
     decoder_layers: int = 2
+    prompt_dim: int = OUT_DIM  # the [SEG] prompt, the image embeddings and the mask decoder's width
 
     @property
     def fusion(self) -> DinoFusionConfig:
-        return DinoFusionConfig(num_fused_layers=self.fusion_layers, out_channels=OUT_DIM,
+        return DinoFusionConfig(num_fused_layers=self.fusion_layers, out_channels=self.prompt_dim,
                                 input_size=self.fusion_input_size, decoder_grid=self.decoder_grid)
 
 
@@ -189,11 +190,11 @@ def write_tiny_dinov2(directory: pathlib.Path, sizes: TinySizes = TinySizes()) -
 def tiny_sam_config(sizes: TinySizes = TinySizes()) -> SamConfig:
     """SAM with a 2-block ViT at 128 px (8x8 grid, one windowed and one global block) and SAM's decoder."""
     return SamConfig(
-        vision_config={"hidden_size": 32, "output_channels": OUT_DIM, "num_hidden_layers": 2,
+        vision_config={"hidden_size": 32, "output_channels": sizes.prompt_dim, "num_hidden_layers": 2,
                        "num_attention_heads": 2, "image_size": 128, "patch_size": 16, "mlp_dim": 64,
-                       "window_size": 4, "global_attn_indexes": [1], "num_pos_feats": OUT_DIM // 2},
-        prompt_encoder_config={"hidden_size": OUT_DIM, "image_size": 128, "patch_size": 16},
-        mask_decoder_config={"hidden_size": OUT_DIM, "mlp_dim": sizes.decoder_mlp,
+                       "window_size": 4, "global_attn_indexes": [1], "num_pos_feats": sizes.prompt_dim // 2},
+        prompt_encoder_config={"hidden_size": sizes.prompt_dim, "image_size": 128, "patch_size": 16},
+        mask_decoder_config={"hidden_size": sizes.prompt_dim, "mlp_dim": sizes.decoder_mlp,
                              "num_hidden_layers": sizes.decoder_layers, "iou_head_hidden_dim": 32},
     )
 
@@ -232,13 +233,13 @@ def write_tiny_lisa(directory: pathlib.Path, vision_tower: pathlib.Path, clip: C
     _steer_to_seg(llm, tokenizer)
     hidden, clip_hidden = llama_config.hidden_size, clip.config.vision_config.hidden_size
     projector = torch.nn.Linear(clip_hidden, hidden)
-    text_fcs = text_hidden_projection(hidden, OUT_DIM)
+    text_fcs = text_hidden_projection(hidden, sizes.prompt_dim)
     sam_config = tiny_sam_config(sizes)
     sam = {**SamImageEncoder.from_config(sam_config).state_dict(),
            **PartMaskDecoder.from_config(sam_config).state_dict()}
     state = join_lisa_state_dict(llm.state_dict(), projector.state_dict(), text_fcs.state_dict(),
                                  to_segment_anything_keys(sam))
-    config = lisa_config_dict(llama_config, clip_hidden, OUT_DIM, str(vision_tower))
+    config = lisa_config_dict(llama_config, clip_hidden, sizes.prompt_dim, str(vision_tower))
     return write_lisa_checkpoint(directory, config, state, num_shards=2)
 
 

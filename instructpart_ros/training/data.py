@@ -44,33 +44,56 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def select_train_samples(samples: list[InstructPartSample], root: pathlib.Path, count: int | None,
-                         seed: int) -> tuple[list[InstructPartSample], str]:
-    """The paper's data-size ablation: ``count`` samples, nested across counts.
+def released_subset(root: pathlib.Path, count: int) -> str | None:
+    """The released split of ``count`` training samples (InstructPart ships ``train/train{200,600,1200,1800}``,
+    each holding the one before), when ``root`` has it."""
+    name = f"train{count}"
+    return name if (root / "train" / name / "data_train.json").is_file() else None
 
-    The first ``count`` of one fixed seeded order, so 200 of them are inside the 600, the
-    600 inside the 1200 and so on (appendix D trains on growing subsets of one pool).
-    Returns the samples and how they were chosen.
-    """
-    if count is None:
-        return samples, f"all {len(samples)} samples"
+
+def nested_subset(samples: list[InstructPartSample], count: int, seed: int) -> list[InstructPartSample]:
+    """The first ``count`` samples of one fixed seeded order: smaller subsets lie inside larger ones,
+    as the paper's data-size ablation (appendix D) grows one pool 200 -> 600 -> 1200 -> 1800."""
     if count > len(samples):
         raise DatasetError(f"--train-samples {count} but the split has only {len(samples)} samples: "
                            f"use at most {len(samples)}")
     order = sorted(range(len(samples)), key=lambda i: random.Random(f"subset:{seed}:{samples[i].id}").random())
-    chosen = sorted(order[:count])
-    return [samples[i] for i in chosen], f"{count} of {len(samples)} (nested subsets, seed {seed})"
+    return [samples[i] for i in sorted(order[:count])]
 
 
-def check_masks(samples: list[InstructPartSample], progress: bool | None = None) -> None:
-    """Every mask readable, non-empty and its image's size; else a DatasetError naming the file."""
-    with progress_bar(len(samples), "checking masks", "mask", progress) as bar:
+def check_samples(samples: list[InstructPartSample], progress: bool | None = None) -> tuple[list, list[str]]:
+    """Samples whose mask is readable, non-empty and its image's size, and the ids of those
+    whose image cannot be opened (skipped, and counted by the caller).
+
+    A missing or bad mask is an error naming the file: training on it would teach noise.
+    """
+    kept, corrupt = [], []
+    with progress_bar(len(samples), "checking data", "sample", progress) as bar:
         for sample in samples:
-            _check_mask(sample)
+            size = _image_size(sample)
+            if size is None:
+                corrupt.append(sample.id)
+                LOG.warning("skipping sample %s: its image %s cannot be opened", sample.id, sample.image_path)
+            else:
+                _check_mask(sample, size)
+                kept.append(sample)
             bar.update()
+    return kept, corrupt
 
 
-def _check_mask(sample: InstructPartSample) -> None:
+def _image_size(sample: InstructPartSample) -> tuple[int, int] | None:
+    if not sample.image_path.is_file():
+        raise DatasetError(f"sample {sample.id}: image {sample.image_path} does not exist")
+    try:
+        with Image.open(sample.image_path) as image:
+            return image.size
+    except (OSError, SyntaxError):
+        return None
+
+
+def _check_mask(sample: InstructPartSample, image_size: tuple[int, int]) -> None:
+    if not sample.mask_path.is_file():
+        raise DatasetError(f"sample {sample.id}: mask {sample.mask_path} does not exist")
     try:
         mask = read_binary_mask(sample.mask_path)
     except Exception as error:  # cv2/PIL decode errors
@@ -78,23 +101,32 @@ def _check_mask(sample: InstructPartSample) -> None:
     if not mask.any():
         raise DatasetError(f"sample {sample.id}: mask {sample.mask_path} is empty (no non-zero pixel): "
                            "fix the annotation or remove the entry from the split's JSON")
-    with Image.open(sample.image_path) as image:
-        width, height = image.size
+    width, height = image_size
     if mask.shape != (height, width):
         raise DatasetError(f"sample {sample.id}: mask {sample.mask_path} is {mask.shape[1]}x{mask.shape[0]} "
                            f"but image {sample.image_path} is {width}x{height}")
 
 
 def load_training_samples(root: str | pathlib.Path, recipe: DataRecipe, seed: int,
-                          progress: bool | None = None) -> tuple[list[InstructPartSample], str]:
-    """The training split's samples (checked), after the ``train_samples`` selection."""
+                          progress: bool | None = None) -> tuple[list[InstructPartSample], str, list[str]]:
+    """The training samples (checked), how they were chosen, and the ids skipped for corrupt images.
+
+    ``train_samples`` picks the released ``trainN`` split when the dataset has it, else a
+    nested subset of ``split``.
+    """
     root = pathlib.Path(root)
-    samples = load_split(root, recipe.split)
+    count = recipe.train_samples
+    released = released_subset(root, count) if count is not None else None
+    split = released or recipe.split
+    samples = load_split(root, split, check_files=False)
+    how = f"the released {released} split" if released else f"all {len(samples)} samples of {split}"
+    if count is not None and not released:
+        samples = nested_subset(samples, count, seed)
+        how = f"{count} of the {split} split (nested subsets, seed {seed})"
+    samples, corrupt = check_samples(samples, progress)
     if not samples:
-        raise DatasetError(f"split {recipe.split!r} under {root} has no samples")
-    samples, how = select_train_samples(samples, root, recipe.train_samples, seed)
-    check_masks(samples, progress)
-    return samples, how
+        raise DatasetError(f"split {split!r} under {root} has no usable samples")
+    return samples, how, corrupt
 
 
 @dataclass

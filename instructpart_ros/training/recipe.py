@@ -285,9 +285,17 @@ def load_recipe(path: str | pathlib.Path | None = None, overrides: list[str] = (
             if not isinstance(node, dict):
                 raise RecipeError(f"--set {override!r}: {key} is not a section")
         node[keys[-1]] = value
-    return _check(_build(Recipe, values, ""), where)
+    return _checked_recipe(values, where)
+
+
+def _checked_recipe(values: dict, where: str) -> Recipe:
+    try:
+        recipe = _build(Recipe, values, "")
+    except RecipeError as error:
+        raise RecipeError(f"{where}: {error}") from None
+    return _check(recipe, where)
 
 
 def recipe_from_dict(values: dict, where: str = "a saved recipe") -> Recipe:
-    """A :class:`Recipe` from :meth:`Recipe.to_dict` output (e.g. a run's recipe.json)."""
-    return _check(_build(Recipe, values, ""), where)
+    """A :class:`Recipe` from :meth:`Recipe.to_dict` output (e.g. a run's saved recipe)."""
+    return _checked_recipe(values, where)

@@ -200,7 +200,8 @@ class Trainer:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
         torch.manual_seed(recipe.run.seed + group.rank)
-        self.samples, self.selection = load_training_samples(data_root, recipe.data, recipe.run.seed, self.progress)
+        self.samples, self.selection, corrupt = load_training_samples(data_root, recipe.data, recipe.run.seed,
+                                                                      self.progress)
         self.val_samples = []
         if recipe.data.val_split:
             self.val_samples = load_split(data_root, recipe.data.val_split)[: recipe.data.val_samples]
@@ -227,7 +228,7 @@ class Trainer:
                                            weight_decay=recipe.optim.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, linear_warmup_decay(recipe.optim.warmup_steps, self.total_steps))
-        self.state = {"step": 0, "best": None, "last_validation": None, "skipped": [], "seconds": 0.0}
+        self.state = {"step": 0, "best": None, "last_validation": None, "skipped": corrupt, "seconds": 0.0}
         if self.resume is not None:
             self.state.update(load_training_state(run_dir, self.wrapped, self.optimizer, self.scheduler, group.rank))
             self._say(f"resuming {run_dir} at step {self.state['step']} of {self.total_steps}")
