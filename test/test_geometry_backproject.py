@@ -138,3 +138,15 @@ def test_zero_or_negative_focal_length_raises(intrinsics):
         f"intrinsics {name} (focal length) must be > 0 pixels, got {value}; "
         "the camera is uncalibrated or the CameraInfo is empty"
     )
+
+
+def test_ray_grids_above_the_cached_size_are_built_per_call(monkeypatch):
+    from instructpart_ros.geometry import backprojection
+
+    monkeypatch.setattr(backprojection, "MAX_CACHED_GRID_PIXELS", 11)  # 3x4 = 12 pixels: above it
+    ray_grid.cache_clear()
+    first, second = ray_grid(INTRINSICS, 3, 4), ray_grid(INTRINSICS, 3, 4)
+    assert first is not second and ray_grid.cache_info().currsize == 0  # nothing kept
+    np.testing.assert_array_equal(first.x, second.x)
+    np.testing.assert_array_equal(first.y, second.y)
+    assert ray_grid(INTRINSICS, 2, 4) is ray_grid(INTRINSICS, 2, 4)  # 8 pixels: cached

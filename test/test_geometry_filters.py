@@ -1,4 +1,7 @@
 """Part filters and extract_part_points on synthetic depth: what each stage removes, exactly."""
+import re
+import warnings
+
 import numpy as np
 import pytest
 
@@ -83,6 +86,25 @@ def test_voxel_functions_match_a_dict_grouping(far_outlier):
     expected_means = np.array([points[group].mean(axis=0) for group in groups])
     np.testing.assert_allclose(voxel_means(points, 0.01), expected_means, rtol=1e-12)
     np.testing.assert_array_equal(voxel_first_indices(points, 0.01), sorted(group[0] for group in groups))
+
+
+def test_voxels_of_points_too_far_apart_for_int64_ids_are_still_grouped_exactly():
+    points = np.random.default_rng(2).uniform(0.3, 0.4, (500, 3))
+    points[7] = (9000.0, -9000.0, 9000.0)  # 1.8e6 cells per axis at 1 mm: (1.8e6)**3 ids overflow int64
+    groups = grouped_by_voxel(points, 0.001)
+    np.testing.assert_allclose(voxel_means(points, 0.001), [points[group].mean(axis=0) for group in groups],
+                               rtol=1e-12)
+    np.testing.assert_array_equal(voxel_first_indices(points, 0.001), sorted(group[0] for group in groups))
+
+
+def test_points_too_far_out_to_number_their_voxels_are_an_error_not_a_cast_warning():
+    points = np.array([[-5.8e26, -0.05, 0.375], [0.0, 0.0, 0.4]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "invalid value encountered in cast" used to slip through
+        with pytest.raises(ValueError, match=re.escape(
+                "points lie between -5.8e+26 and 0 m on an axis, too far out to number their 0.005 m voxels: "
+                "check the intrinsics and the depth unit")):
+            voxel_means(points, 0.005)
 
 
 def plane_with_defects():

@@ -95,3 +95,44 @@ def test_as_intrinsics_rejects_other_shapes_and_objects():
     with pytest.raises(ValueError) as error:
         as_intrinsics({"fx": 1})
     assert str(error.value) == "intrinsics must be an Intrinsics, a 3x3 K or (fx, fy, cx, cy), got {'fx': 1}"
+
+
+def test_skewed_P_is_rejected_naming_P():
+    with pytest.raises(ValueError) as error:
+        Intrinsics.from_matrix([600.0, 300.0, 320.0, 0.0, 0.0, 600.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+    assert str(error.value) == (
+        "camera matrix has skew P[0,1]=300.0, which the pinhole model here does not support; "
+        "rectify the image so that P[0,1] is 0"
+    )
+
+
+def test_field_of_view_of_the_knife_camera():
+    fov_x, fov_y = Intrinsics(650.0, 650.0, 640.0, 400.0).field_of_view_deg(1280, 800)
+    assert (round(fov_x, 2), round(fov_y, 2)) == (89.11, 63.22)
+
+
+@pytest.mark.parametrize(
+    "intrinsics, message",
+    [
+        (Intrinsics(650.0, 650.0, 1e30, 400.0), "principal point cx=1e+30 px lies far outside the 1280x800 image "
+         "(expected -1280 to 2560, usually near 640): check the calibration"),
+        (Intrinsics(650.0, 650.0, 640.0, 2401.0), "principal point cy=2401 px lies far outside the 1280x800 image "
+         "(expected -800 to 1600, usually near 400): check the calibration"),
+        (Intrinsics(1e-300, 650.0, 640.0, 400.0), "focal length fx=1e-300 px gives a 180 degree field of view "
+         "across the 1280-pixel image, outside the 0.5-170 degrees of a pinhole camera: check the calibration "
+         "(pixels, this resolution; rectify fisheye images)"),
+        (Intrinsics(650.0, 30.0, 640.0, 400.0), "focal length fy=30 px gives a 171 degree field of view across the "
+         "800-pixel image"),
+        (Intrinsics(650.0, 1e6, 640.0, 400.0), "focal length fy=1e+06 px gives a 0.0458 degree field of view"),
+    ],
+    ids=["cx", "cy", "fx-tiny", "fy-wide", "fy-huge"],
+)
+def test_implausible_intrinsics_for_the_image_are_named(intrinsics, message):
+    with pytest.raises(ValueError) as error:
+        intrinsics.check_image(1280, 800)
+    assert str(error.value).startswith(message)
+
+
+def test_plausible_intrinsics_pass_the_image_check_unchanged():
+    intrinsics = Intrinsics(650.0, 650.0, -1000.0, 1500.0)  # a crop far off-centre, still within one image size
+    assert intrinsics.check_image(1280, 800) is intrinsics

@@ -88,8 +88,14 @@ def test_too_few_points_give_an_empty_result_with_a_reason(points, voxel_size, r
          "voxel_size must be a finite number of metres >= 0 (0 = off), got -1.0"),
         (np.zeros((5, 3)), {"min_points": 2},
          "min_points must be an integer >= 3 (a 3D pose needs 3 points), got 2"),
+        # what cx = 1e30 px made of the knife frame: a pose 1e26 m away used to come back ok
+        (np.array([[-5.8e26, -0.05, 0.375]] * 20, np.float32), {}, "points reach 5.8e+26 m from the camera, "
+         "beyond the 10000 m any depth sensor measures: check the intrinsics (principal point, focal length) "
+         "and the depth unit"),
+        (np.array([[0.0, 0.0, 1.0], [0.0, 0.0, np.inf]]), {}, "points contain NaN or inf; back-project with "
+         "backproject/extract_part_points, which drop invalid depth"),
     ],
-    ids=["shape", "nan", "voxel", "min_points"],
+    ids=["shape", "nan", "voxel", "min_points", "astronomical", "inf"],
 )
 def test_bad_arguments_raise_naming_them(points, kwargs, message):
     with pytest.raises(ValueError) as error:

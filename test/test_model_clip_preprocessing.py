@@ -22,6 +22,14 @@ def test_cpu_uses_the_processor_itself(knife):
     assert torch.equal(clip_pixels(knife, PROCESSOR, torch.device("cpu")), expected)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 5, 3), (1, 40, 3), (3, 3, 3)])
+def test_the_channel_layout_is_stated_not_guessed_from_the_shape(shape):
+    """Sides of 1 or 3 made the processor take the first axis for channels; a PIL image leaves no doubt."""
+    rgb = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    expected = PROCESSOR(images=Image.fromarray(rgb), return_tensors="pt")["pixel_values"]
+    assert torch.equal(clip_pixels(rgb, PROCESSOR, torch.device("cpu")), expected)
+
+
 # Shortest side to 224 from below (up) and above (down), square, landscape and portrait.
 @pytest.mark.parametrize(("height", "width"), [(100, 100), (500, 500), (150, 260), (260, 150), (400, 700), (700, 400)])
 def test_cpu_pixels_are_the_processors_value_for_value(height, width):

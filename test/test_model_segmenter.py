@@ -153,7 +153,19 @@ def test_release_frees_the_model(tiny):
     segmenter = load(tiny)
     segmenter.release()
     with pytest.raises(RuntimeError, match=r"this segmenter was released: create a new one with load_segmenter"):
-        segmenter.segment(image(8, 8), INSTRUCTION)
+        segmenter.segment(image(16, 16), INSTRUCTION)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (1, 4000), (15, 200)])
+def test_images_below_the_minimum_size_are_refused_naming_it(segmenter, shape):
+    message = (f"image is {shape[1]}x{shape[0]} pixels (width x height): too small for the model, which needs at "
+               "least 16 pixels on each side; send the camera's full frame")
+    for call in (lambda rgb: segmenter.segment(rgb, INSTRUCTION),
+                 lambda rgb: segmenter.segment_with_prompt(rgb, torch.zeros(1, 256))):
+        with pytest.raises(ValueError) as error:
+            call(image(*shape))
+        assert str(error.value) == message
+    assert segmenter.segment(image(16, 16), INSTRUCTION).mask.shape == (16, 16)  # the minimum itself is taken
 
 
 def test_bad_arguments_get_clear_errors(tiny, segmenter, monkeypatch):

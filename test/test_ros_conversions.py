@@ -291,6 +291,12 @@ def test_intrinsics_fall_back_to_k_when_p_is_zero():
     assert camera_info_to_intrinsics(msg) == Intrinsics(600.0, 601.0, 320.0, 240.0)
 
 
+@pytest.mark.parametrize("fov_deg", [0.7, 169.0])
+def test_intrinsics_at_the_edges_of_a_pinhole_field_of_view_are_accepted(fov_deg):
+    fx = 320.0 / np.tan(np.radians(fov_deg) / 2)
+    assert camera_info_to_intrinsics(camera_info(k=[fx, 0, 320, 0, fx, 240, 0, 0, 1])).fx == fx
+
+
 @pytest.mark.parametrize("msg, message", [
     (camera_info(k=[600.0, 0, 320, 0, 601, 240, 0, 0, 1], width=0),
      "CameraInfo size is width=0 height=480: expected both positive"),
@@ -298,11 +304,31 @@ def test_intrinsics_fall_back_to_k_when_p_is_zero():
      "CameraInfo size is width=640 height=0: expected both positive"),
     (camera_info(), "CameraInfo p and k are all zero: expected a calibrated camera"),
     (camera_info(p=[0.0, 0, 315, 0, 0, 612, 238, 0, 0, 0, 1, 0]),
-     "CameraInfo p[0] (fx) is 0.0: expected a positive focal length in pixels"),
+     "CameraInfo p: intrinsics fx (focal length) must be > 0 pixels, got 0.0"),
     (camera_info(k=[600.0, 0, 320, 0, -1, 240, 0, 0, 1]),
-     "CameraInfo k[4] (fy) is -1.0: expected a positive focal length in pixels"),
+     "CameraInfo k: intrinsics fy (focal length) must be > 0 pixels, got -1.0"),
     (camera_info(p=[610.0, 0, 315, 0, 0, float("nan"), 238, 0, 0, 0, 1, 0]),
-     "CameraInfo p[5] (fy) is nan: expected a positive focal length in pixels"),
+     "CameraInfo p: intrinsics fy must be finite, got nan"),
+    # skew in both K and P: P is the one read, and it is checked (it used to be read around)
+    (camera_info(k=[600.0, 300, 320, 0, 601, 240, 0, 0, 1], p=[610.0, 300, 315, 0, 0, 612, 238, 0, 0, 0, 1, 0]),
+     "CameraInfo p: camera matrix has skew P[0,1]=300.0, which the pinhole model here does not support; "
+     "rectify the image so that P[0,1] is 0"),
+    (camera_info(k=[600.0, 300, 320, 0, 601, 240, 0, 0, 1]),
+     "CameraInfo k: camera matrix has skew K[0,1]=300.0"),
+    (camera_info(p=[610.0, 0, 315, 0, 0, 612, 238, 0, 0, 0, 0, 0]),
+     "CameraInfo p: camera matrix is not a pinhole K: rows are [[610.0, 0.0, 315.0, 0.0], [0.0, 612.0, 238.0, 0.0], "
+     "[0.0, 0.0, 0.0, 0.0]]"),
+    (camera_info(p=[610.0, 0, 1e30, 0, 0, 612, 238, 0, 0, 0, 1, 0]),
+     "CameraInfo p: principal point cx=1e+30 px lies far outside the 640x480 image (expected -640 to 1280, "
+     "usually near 320): check the calibration"),
+    (camera_info(k=[600.0, 0, 320, 0, 601, -600, 0, 0, 1]),
+     "CameraInfo k: principal point cy=-600 px lies far outside the 640x480 image (expected -480 to 960"),
+    (camera_info(p=[1e-300, 0, 315, 0, 0, 612, 238, 0, 0, 0, 1, 0]),
+     "CameraInfo p: focal length fx=1e-300 px gives a 180 degree field of view across the 640-pixel image, "
+     "outside the 0.5-170 degrees of a pinhole camera: check the calibration (pixels, this resolution; "
+     "rectify fisheye images)"),
+    (camera_info(k=[600.0, 0, 320, 0, 1e9, 240, 0, 0, 1]),
+     "CameraInfo k: focal length fy=1e+09 px gives a 2.75e-05 degree field of view across the 480-pixel image"),
 ])
 def test_bad_camera_info_is_an_error(msg, message):
     with pytest.raises(ValueError, match=re.escape(message)):

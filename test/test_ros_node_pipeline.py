@@ -52,4 +52,34 @@ def test_points_and_their_colours_are_the_parts_pixels(region):
     geometry = part_geometry(part.points, config.pose_voxel_size, config.pose_min_points)
     np.testing.assert_array_equal(output.geometry.extent, geometry.extent)
     assert (output.result.status, output.result.num_points) == ("ok", len(part.points))
+    assert list(output.stage_ms) == ["decode", "model", "mask", "points", "pose", "colours", "message"]
+    assert all(ms >= 0 for ms in output.stage_ms.values()) and output.stage_ms["model"] == output.model_ms
     assert len(part.points) > (200_000 if region[0] == slice(None) else 5_000)
+
+
+class LeftHalfMask:
+    """Stands in for the model: remembers the image it was given, masks its left half."""
+
+    def segment(self, rgb, instruction, mode="generate"):
+        self.seen = rgb
+        mask = np.zeros(rgb.shape[:2], bool)
+        mask[:, : rgb.shape[1] // 2] = True
+        return types.SimpleNamespace(mask=mask, score=0.5, answer="[SEG]", found=True, reason="",
+                                     prompt_embedding=None)
+
+
+@pytest.mark.parametrize("max_pixels, model_shape", [(100_000, (273, 365)), (0, (480, 640)), (307_200, (480, 640))])
+def test_frames_above_model_max_pixels_are_downscaled_for_the_model_only(max_pixels, model_shape):
+    frame = mosaic_frame()
+    model = LeftHalfMask()
+    config = NodeConfig.from_values({"model_checkpoint": "unused", "model_max_pixels": max_pixels})
+    output = PartPipeline(model, config).run(*frame.messages(0), InferencePlan("cut the bread"))
+    assert model.seen.shape == (*model_shape, 3)
+    if model_shape != (480, 640):  # an area average of the frame, not a crop
+        np.testing.assert_allclose(model.seen.mean(axis=(0, 1)), frame.rgb.mean(axis=(0, 1)), atol=1.0)
+    expected = np.zeros((480, 640), bool)
+    expected[:, :320] = True  # the half-image mask at the frame's own size
+    assert output.result.mask == mask_to_image(expected, output.result.header)
+    decoded = decode_frame(*frame.messages(0))
+    part = extract_part_points(decoded.depth, decoded.intrinsics, expected, config.part_filter())
+    np.testing.assert_array_equal(pointcloud2_to_points(output.result.points)[0], part.points)  # full resolution

@@ -90,12 +90,16 @@ def test_full_queue_drops_the_oldest_colour_and_says_why():
     sync.add_camera_info("i", 0, now=0.0)
     for index in range(1, 4):  # colours 30 ms after depth: never within 5 ms slop
         assert sync.add_color(f"c{index}", (30 + index) * MS, now=0.0) is None
-    assert sync.dropped == 1
+    assert (sync.dropped, sync.unmatched) == (1, 1)
     assert sync.last_drop_reason == (
-        "colour frame never synchronised: nearest depth stamp is 31.0 ms away, nearest camera_info stamp is "
-        "31.0 ms away (sync_slop is 5.0 ms; raise sync_slop or check that depth and camera info are stamped "
-        "like the colour image)"
+        "colour frame never synchronised: nearest depth stamp is 31.0 ms earlier, nearest camera_info stamp is "
+        "31.0 ms earlier than the colour stamp (sync_slop is 5.0 ms; raise the sync_slop parameter or have the "
+        "driver stamp depth and camera info like the colour image)"
     )
+    for stamp in (3033, 3034):  # depth now 3 s after the colours (its queue holds two): still no match
+        sync.add_depth("d", stamp * MS, now=0.0)
+    sync.add_color("c4", 34 * MS, now=0.0)  # pushes out c2 (32 ms)
+    assert sync.unmatched == 2 and "nearest depth stamp is 3001.0 ms later" in sync.last_drop_reason
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,23 @@ class RayGrid(NamedTuple):
     y: np.ndarray
 
 
-@functools.lru_cache(maxsize=4)  # one 1280x800 grid is 8 MB
+# Grids up to this many pixels (2048x2048, 32 MB) are cached; larger ones are built per call,
+# so that one 12 MP frame does not pin 96 MB for the rest of the process.
+MAX_CACHED_GRID_PIXELS = 2048 * 2048
+
+
 def ray_grid(intrinsics: Intrinsics, height: int, width: int) -> RayGrid:
-    """The (cached, read-only) ray grid of an image size: a point is ``(x * z, y * z, z)``."""
+    """The (read-only) ray grid of an image size: a point is ``(x * z, y * z, z)``.
+
+    Cached per intrinsics and size up to ``MAX_CACHED_GRID_PIXELS`` (``ray_grid.cache_info()``,
+    ``ray_grid.cache_clear()``).
+    """
+    if height * width > MAX_CACHED_GRID_PIXELS:
+        return _ray_grid(intrinsics, height, width)
+    return _cached_ray_grid(intrinsics, height, width)
+
+
+def _ray_grid(intrinsics: Intrinsics, height: int, width: int) -> RayGrid:
     u = (np.arange(width, dtype=np.float64) - intrinsics.cx) / intrinsics.fx
     v = (np.arange(height, dtype=np.float64) - intrinsics.cy) / intrinsics.fy
     x = np.tile(u.astype(np.float32), height)
@@ -27,6 +41,11 @@ def ray_grid(intrinsics: Intrinsics, height: int, width: int) -> RayGrid:
     x.flags.writeable = False
     y.flags.writeable = False
     return RayGrid(x, y)
+
+
+_cached_ray_grid = functools.lru_cache(maxsize=4)(_ray_grid)  # one 1280x800 grid is 8 MB
+ray_grid.cache_info = _cached_ray_grid.cache_info
+ray_grid.cache_clear = _cached_ray_grid.cache_clear
 
 
 def valid_pixels(depth: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:

@@ -10,6 +10,9 @@ from scipy.spatial.transform import Rotation
 from .voxel import check_voxel_size, voxel_means
 
 PROJECTION_CHUNK = 16384  # points per chunk in projected_bounds
+# No depth sensor measures a part this far away: points beyond it come from impossible
+# intrinsics or a wrong depth unit, and a pose from them would look valid but be nonsense.
+MAX_POINT_DISTANCE_M = 10_000.0
 
 
 @dataclass(frozen=True)
@@ -40,16 +43,26 @@ class PartGeometry:
 
 
 def check_points(points) -> np.ndarray:
-    """Return ``points`` as a finite ``(N, 3)`` float array, else raise ``ValueError``."""
+    """Return ``points`` as a finite ``(N, 3)`` float array within ``MAX_POINT_DISTANCE_M`` of the
+    camera on every axis, else raise ``ValueError``."""
     array = np.asarray(points)
     if array.ndim != 2 or array.shape[1] != 3:
         raise ValueError(f"points must be an (N, 3) array, got shape {array.shape}")
     if not np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float64)
-    if not np.isfinite(array).all():
+    if len(array) == 0:
+        return array
+    low, high = array.min(), array.max()  # NaN propagates; two reductions, no (N, 3) temporary
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(
             "points contain NaN or inf; back-project with backproject/extract_part_points, "
             "which drop invalid depth"
+        )
+    farthest = max(-float(low), float(high))
+    if farthest > MAX_POINT_DISTANCE_M:
+        raise ValueError(
+            f"points reach {farthest:.3g} m from the camera, beyond the {MAX_POINT_DISTANCE_M:g} m any depth "
+            "sensor measures: check the intrinsics (principal point, focal length) and the depth unit"
         )
     return array
 

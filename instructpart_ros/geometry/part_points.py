@@ -78,10 +78,15 @@ def extract_part_points(
     z = pixel_depths(depth, pixels, scale)
     after_invalid = len(z)
 
-    pixels, z = _kept(in_depth_range(z, part_filter.min_depth, part_filter.max_depth), pixels, z)
-    after_range = len(z)
-
-    pixels, z = _kept(depth_inliers(z, part_filter.outlier_sigmas, part_filter.outlier_min_band), pixels, z)
+    # The outlier statistics need the in-range depths, but the pixels are selected once for both filters.
+    in_range = in_depth_range(z, part_filter.min_depth, part_filter.max_depth)
+    ranged = z if in_range.all() else z[in_range]
+    after_range = len(ranged)
+    inliers = depth_inliers(ranged, part_filter.outlier_sigmas, part_filter.outlier_min_band)
+    if ranged is not z:
+        in_range[in_range] = inliers  # in_range becomes "in range and an inlier"
+        inliers = in_range
+    pixels, z = _kept(inliers, pixels, z)
     after_outliers = len(z)
 
     points = pixel_points(ray_grid(intrinsics, *depth.shape), pixels, z)

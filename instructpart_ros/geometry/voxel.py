@@ -8,6 +8,7 @@ import numpy as np
 # voxel_labels uses a histogram over voxel ids when their span is at most this dense
 DENSE_SPAN_PER_POINT = 8
 DENSE_SPAN_MIN = 1 << 16
+MAX_CELL = 1 << 52  # voxel cells from the origin (per axis) and per id that int64 holds with room to spare
 
 
 def check_voxel_size(voxel_size: float) -> float:
@@ -21,29 +22,45 @@ def check_voxel_size(voxel_size: float) -> float:
     return size
 
 
-def voxel_ids(points: np.ndarray, voxel_size: float) -> np.ndarray:
-    """One int64 id per point, equal for points in the same ``voxel_size`` cube."""
+def voxel_ids(points: np.ndarray, voxel_size: float) -> np.ndarray | None:
+    """One int64 id per point, equal for points in the same ``voxel_size`` cube; None when the
+    points span more voxels than an int64 id can number (ids would overflow)."""
     # One axis at a time, in place: (N, 3) temporaries and reductions along axis 0 cost
     # several times more than 1-D ones.
     x, y, z = (_cells(points[:, axis], voxel_size) for axis in range(3))
+    y_span, z_span = int(y.max()) + 1, int(z.max()) + 1
+    if (int(x.max()) + 1) * y_span * z_span > MAX_CELL:  # Python ints: this product cannot overflow
+        return None
     ids = x
-    ids *= y.max() + 1
+    ids *= y_span
     ids += y
-    ids *= z.max() + 1
+    ids *= z_span
     ids += z
     return ids
 
 
 def _cells(coordinates: np.ndarray, voxel_size: float) -> np.ndarray:
     """Voxel cell of each coordinate, counted from the lowest occupied one (int64 >= 0)."""
-    cells = np.floor(coordinates / voxel_size).astype(np.int64)
-    cells -= cells.min()
+    cells = np.floor(coordinates / voxel_size)
+    low, high = cells.min(), cells.max()
+    if not (np.isfinite(low) and np.isfinite(high) and max(-low, high) <= MAX_CELL):
+        raise ValueError(
+            f"points lie between {low * voxel_size:.3g} and {high * voxel_size:.3g} m on an axis, too far out to "
+            f"number their {voxel_size:g} m voxels: check the intrinsics and the depth unit"
+        )
+    cells = cells.astype(np.int64)
+    cells -= np.int64(low)
     return cells
 
 
 def voxel_labels(points: np.ndarray, voxel_size: float) -> tuple[np.ndarray, int]:
     """Label each point with its voxel, 0..M-1 in voxel-id order; returns (labels, M)."""
     ids = voxel_ids(points, voxel_size)
+    if ids is None:  # ids would overflow: label the (x, y, z) cells themselves, in the same order
+        cells = np.stack([_cells(points[:, axis], voxel_size) for axis in range(3)], axis=1)
+        _, labels = np.unique(cells, axis=0, return_inverse=True)
+        labels = labels.reshape(-1)
+        return labels, int(labels.max()) + 1
     span = int(ids.max()) + 1
     if span > DENSE_SPAN_PER_POINT * len(ids) + DENSE_SPAN_MIN:  # far outliers: sorting is cheaper
         _, labels = np.unique(ids, return_inverse=True)

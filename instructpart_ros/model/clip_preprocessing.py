@@ -54,4 +54,5 @@ def clip_pixels(rgb: np.ndarray, processor: CLIPImageProcessorPil, device: torch
     """CLIP pixel values for ``rgb``: on the GPU for CUDA devices, else the processor itself (exact)."""
     if device.type == "cuda" and _device_path_applies(processor, rgb):
         return clip_pixels_on_device(rgb, processor, device)
-    return processor(images=rgb, return_tensors="pt")["pixel_values"]
+    # The layout stated, not inferred: the processor guesses it from the shape, wrongly for sides of 1 or 3.
+    return processor(images=rgb, return_tensors="pt", input_data_format="channels_last")["pixel_values"]

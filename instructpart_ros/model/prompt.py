@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .tokenizer import IMAGE_END_TOKEN, IMAGE_START_TOKEN, SEG_TOKEN, LisaTokenizer
+from .tokenizer import IMAGE_END_TOKEN, IMAGE_PATCH_TOKEN, IMAGE_START_TOKEN, SEG_TOKEN, LisaTokenizer
 
 SYSTEM_MESSAGE = (
     "A chat between a curious human and an artificial intelligence assistant. "
@@ -14,6 +14,31 @@ IMAGE_PLACEHOLDER = "<image>"
 DEFAULT_INSTRUCTION_SUFFIX = "Please output segmentation mask."
 # LISA's evaluation forces this answer and reads the [SEG] state from one forward pass.
 TEACHER_FORCED_ANSWER = f"{SEG_TOKEN}."
+# Text that is the prompt's own markup, never part of a task: the image and its markers, the
+# mask token, LLaMA's sentence and unknown tokens, and the conversation's turn markers. An
+# instruction holding one would rewrite the prompt (a second image slot, a forged answer).
+CONTROL_TOKENS = (
+    IMAGE_PLACEHOLDER, IMAGE_PATCH_TOKEN, IMAGE_START_TOKEN, IMAGE_END_TOKEN, SEG_TOKEN,
+    "<s>", "</s>", "<unk>", "USER:", "ASSISTANT:",
+)
+
+
+def check_instruction(instruction: str) -> str:
+    """Return ``instruction`` if it can go into the prompt, else raise ``ValueError`` saying why.
+
+    The one check for every prompt: the ROS node's topic and service, evaluation and
+    training all build their prompts through ``prompt_text``.
+    """
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise ValueError(f"instruction must be a non-empty string, got {instruction!r}: say which part to find")
+    found = [token for token in CONTROL_TOKENS if token in instruction]
+    if found:
+        raise ValueError(
+            f"instruction contains the model's control token{'s' if len(found) > 1 else ''} "
+            f"{', '.join(repr(token) for token in found)}: these mark the prompt's structure (image, mask "
+            "token, turns), not a task; rephrase the instruction without them"
+        )
+    return instruction
 
 
 @dataclass(frozen=True)
@@ -26,12 +51,7 @@ class PromptIds:
 
 def prompt_text(instruction: str, suffix: str = DEFAULT_INSTRUCTION_SUFFIX, use_im_start_end: bool = True) -> str:
     """The full prompt string with ``<image>`` where the image embeddings go."""
-    if not isinstance(instruction, str) or not instruction.strip():
-        raise ValueError(f"instruction must be a non-empty string, got {instruction!r}: say which part to find")
-    if IMAGE_PLACEHOLDER in instruction:
-        raise ValueError(
-            f"instruction {instruction!r} contains {IMAGE_PLACEHOLDER}: remove it, the image is added for you"
-        )
+    check_instruction(instruction)
     image = f"{IMAGE_START_TOKEN}{IMAGE_PLACEHOLDER}{IMAGE_END_TOKEN}" if use_im_start_end else IMAGE_PLACEHOLDER
     query = f"{instruction.strip()} {suffix}" if suffix else instruction.strip()
     return f"{SYSTEM_MESSAGE} USER: {image}\n{query} ASSISTANT:"

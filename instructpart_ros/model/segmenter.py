@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..image_size import check_image_size
 from .clip_preprocessing import clip_pixels
 from .image_preprocessing import PreprocessedImage, check_rgb_image, postprocess_masks
 from .lisa_checkpoint import load_lisa
@@ -90,6 +91,7 @@ class PartSegmenter:
         if mode not in MODES:
             raise ValueError(f"mode={mode!r} is not one of {MODES}")
         check_rgb_image(rgb)
+        check_image_size(*rgb.shape[:2])
         timer = StageTimer(self.device)
         with torch.inference_mode(), timer.stage("total"):
             result = self._segment(rgb, instruction, mode, timer)
@@ -127,6 +129,7 @@ class PartSegmenter:
     def segment_with_prompt(self, rgb: np.ndarray, prompt_embedding: torch.Tensor) -> SegmentationResult:
         """Mask for a cached [SEG] ``prompt_embedding`` (from an earlier result) on a new frame; no LLM run."""
         check_rgb_image(rgb)
+        check_image_size(*rgb.shape[:2])
         out_dim = self.model.mllm.out_dim
         if not isinstance(prompt_embedding, torch.Tensor) or prompt_embedding.numel() != out_dim:
             given = tuple(prompt_embedding.shape) if isinstance(prompt_embedding, torch.Tensor) else prompt_embedding

@@ -169,7 +169,12 @@ def mask_to_image(mask: np.ndarray, header: Header | None = None) -> Image:
 
 
 def camera_info_to_intrinsics(msg: CameraInfo) -> Intrinsics:
-    """Pinhole intrinsics (``fx, fy, cx, cy`` in pixels) from ``p``, or ``k`` when ``p`` is all zero."""
+    """Pinhole intrinsics from ``p``, or from ``k`` when ``p`` is all zero (drivers that fill only K).
+
+    The matrix goes through ``Intrinsics.from_matrix`` (no skew, pinhole bottom row, positive
+    finite focal lengths) and ``Intrinsics.check_image`` (a field of view and principal point
+    plausible for the message's width and height): the one validation path of the library.
+    """
     if msg.width == 0 or msg.height == 0:
         raise ValueError(
             f"CameraInfo size is width={msg.width} height={msg.height}: expected both "
@@ -177,19 +182,17 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> Intrinsics:
     p = np.asarray(msg.p, dtype=np.float64)
     k = np.asarray(msg.k, dtype=np.float64)
     if p.any():
-        source, (fx, fy, cx, cy) = "p", (p[0], p[5], p[2], p[6])
+        source, matrix = "p", p
     elif k.any():
-        source, (fx, fy, cx, cy) = "k", (k[0], k[4], k[2], k[5])
+        source, matrix = "k", k
     else:
         raise ValueError(
             "CameraInfo p and k are all zero: expected a calibrated camera "
             "(calibrate it or have its driver publish the intrinsics)")
-    for name, index, value in (("fx", 0, fx), ("fy", 5 if source == "p" else 4, fy)):
-        if not value > 0:  # also rejects NaN
-            raise ValueError(
-                f"CameraInfo {source}[{index}] ({name}) is {value}: expected a positive "
-                f"focal length in pixels")
-    return Intrinsics(float(fx), float(fy), float(cx), float(cy))
+    try:
+        return Intrinsics.from_matrix(matrix).check_image(msg.width, msg.height)
+    except ValueError as error:
+        raise ValueError(f"CameraInfo {source}: {error}") from None
 
 
 def _cloud_layout(with_color: bool) -> np.dtype:
@@ -204,10 +207,9 @@ def _cloud_fields(with_color: bool) -> list[PointField]:
             for i, name in enumerate(names)]
 
 
-def _pack_rgb(colors: np.ndarray) -> np.ndarray:
-    """RGB uint8 (N, 3) -> uint32 0x00RRGGBB, the bit pattern ROS tools read as float32 ``rgb``."""
-    channels = colors.astype(np.uint32)
-    return (channels[:, 0] << 16) | (channels[:, 1] << 8) | channels[:, 2]
+# Byte offsets of R, G, B in a point's 16 bytes (x, y, z, then the uint32 0x00RRGGBB that ROS
+# tools read as float32 ``rgb``), in the machine's byte order.
+_RGB_BYTES = [13, 14, 15] if _NATIVE_BIG_ENDIAN else [14, 13, 12]
 
 
 def points_to_pointcloud2(points: np.ndarray, header: Header | None = None,
@@ -243,7 +245,11 @@ def points_to_pointcloud2(points: np.ndarray, header: Header | None = None,
         cloud = np.frombuffer(data, layout)  # writes go straight into the message buffer
         for axis, name in enumerate("xyz"):
             cloud[name] = points[:, axis]
-        cloud["rgb"] = _pack_rgb(colors)
+        # Each colour byte where the packed word keeps it: 0.25 ms for 284k points, against
+        # 0.8 ms for packing the uint32 words first.
+        point_bytes = np.frombuffer(data, np.uint8).reshape(-1, layout.itemsize)
+        for channel, offset in enumerate(_RGB_BYTES):
+            point_bytes[:, offset] = colors[:, channel]
     msg = PointCloud2(
         header=header if header is not None else Header(), height=1, width=len(points),
         fields=_cloud_fields(colors is not None), is_bigendian=_NATIVE_BIG_ENDIAN,

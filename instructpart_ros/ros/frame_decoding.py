@@ -12,6 +12,7 @@ import numpy as np
 
 from instructpart_ros.geometry import Intrinsics
 from instructpart_ros.geometry.depth_image import valid_depth
+from instructpart_ros.image_size import check_image_size
 
 from . import node_health as kinds
 from .conversions import camera_info_to_intrinsics, depth_to_numpy, image_to_rgb
@@ -43,6 +44,10 @@ def decode_color(color) -> np.ndarray:
             kinds.COLOR_IMAGE,
             f"colour image is empty ({color.width}x{color.height}): expected a camera frame",
         )
+    try:
+        check_image_size(*rgb.shape[:2])
+    except ValueError as error:
+        raise BadInput(kinds.COLOR_IMAGE, f"colour image: {error}") from None
     return rgb
 
 

@@ -70,6 +70,7 @@ class FrameSynchronizer:
         self._last_received: Dict[str, Optional[float]] = {name: None for name in OPTIONAL_STREAMS}
         self._first_color_at: Optional[float] = None
         self.dropped = 0  # colour messages that never became a frame
+        self.unmatched = 0  # of those, the ones pushed out of a full queue without any match
         self.last_drop_reason = ""  # why the last colour pushed out of the queue never matched
 
     def add_color(self, msg: Any, stamp_ns: int, now: Optional[float] = None) -> Optional[SyncedFrame]:
@@ -78,6 +79,7 @@ class FrameSynchronizer:
             self._first_color_at = now
         if len(self._colors) == self._colors.maxlen:
             self.dropped += 1
+            self.unmatched += 1
             self.last_drop_reason = self._unmatched_reason(self._colors[0].stamp_ns)
         self._colors.append(Stamped(stamp_ns, msg, now))
         return self.poll(now)
@@ -141,14 +143,16 @@ class FrameSynchronizer:
     def _unmatched_reason(self, stamp_ns: int) -> str:
         gaps = []
         for stream in OPTIONAL_STREAMS:
-            nearest = min((abs(item.stamp_ns - stamp_ns) for item in self._queues[stream]), default=None)
+            nearest = min((item.stamp_ns - stamp_ns for item in self._queues[stream]), key=abs, default=None)
             if nearest is None:
                 gaps.append(f"no {stream} message queued")
-            elif nearest > self.slop_ns:
-                gaps.append(f"nearest {stream} stamp is {nearest / 1e6:.1f} ms away")
+            elif abs(nearest) > self.slop_ns:
+                side = "later" if nearest > 0 else "earlier"
+                gaps.append(f"nearest {stream} stamp is {abs(nearest) / 1e6:.1f} ms {side}")
         return (
-            f"colour frame never synchronised: {', '.join(gaps)} (sync_slop is {self.slop_ns / 1e6:.1f} ms; "
-            "raise sync_slop or check that depth and camera info are stamped like the colour image)"
+            f"colour frame never synchronised: {', '.join(gaps)} than the colour stamp (sync_slop is "
+            f"{self.slop_ns / 1e6:.1f} ms; raise the sync_slop parameter or have the driver stamp depth and "
+            "camera info like the colour image)"
         )
 
     def _now(self, now: Optional[float]) -> float:

@@ -10,20 +10,23 @@ from typing import Callable, Deque, Dict, Optional
 import numpy as np
 
 # Kinds of bad input, each counted on /diagnostics as bad_input.<kind>.
-COLOR_IMAGE = "color_image"  # unsupported encoding, wrong step, size/data mismatch
+COLOR_IMAGE = "color_image"  # unsupported encoding, wrong step, size/data mismatch, too small
 DEPTH_IMAGE = "depth_image"  # same, for the depth image
-CAMERA_INFO = "camera_info"  # zero, non-finite or skewed intrinsics
+CAMERA_INFO = "camera_info"  # zero, non-finite, skewed, non-pinhole or implausible intrinsics
 SIZE_MISMATCH = "size_mismatch"  # depth not the colour image's size
 FRAME_MISMATCH = "frame_mismatch"  # depth in another frame_id than colour
 DEPTH_INVALID = "depth_invalid"  # no finite, positive depth value at all
 EMPTY_INSTRUCTION = "empty_instruction"
 INSTRUCTION_TOO_LONG = "instruction_too_long"
+INSTRUCTION_CONTROL_TOKENS = "instruction_control_tokens"  # the model's own markup (<image>, [SEG], ...)
 INSTRUCTION_BEFORE_FRAME = "instruction_before_frame"
 MODEL_ERROR = "model_error"  # exception in the model (e.g. CUDA out of memory)
 GEOMETRY_ERROR = "geometry_error"
+UNSYNCHRONISED = "unsynchronised"  # a colour frame no depth / camera info stamp came within sync_slop of
 BAD_INPUT_KINDS = (
     COLOR_IMAGE, DEPTH_IMAGE, CAMERA_INFO, SIZE_MISMATCH, FRAME_MISMATCH, DEPTH_INVALID,
-    EMPTY_INSTRUCTION, INSTRUCTION_TOO_LONG, INSTRUCTION_BEFORE_FRAME, MODEL_ERROR, GEOMETRY_ERROR,
+    EMPTY_INSTRUCTION, INSTRUCTION_TOO_LONG, INSTRUCTION_CONTROL_TOKENS, INSTRUCTION_BEFORE_FRAME, MODEL_ERROR,
+    GEOMETRY_ERROR, UNSYNCHRONISED,
 )
 
 PERCENTILES = (50, 90, 99)

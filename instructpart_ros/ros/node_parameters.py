@@ -43,6 +43,9 @@ PARAMETERS: Tuple[ParameterSpec, ...] = (
                   "generate: stop decoding at the [SEG] token (saves decode steps; the answer then ends at [SEG])"),
     ParameterSpec("model_max_new_tokens", 64,
                   "generate: most tokens the language model writes; no [SEG] within them gives no part"),
+    ParameterSpec("model_max_pixels", 4_000_000,
+                  "colour frames with more pixels are downscaled (area average) to this many for the model; "
+                  "the mask is scaled back and the points keep the full-resolution depth (0 = never)"),
     # Instructions
     ParameterSpec("instruction_mode", "sticky",
                   "sticky: an instruction applies to every new frame until replaced; "
@@ -99,6 +102,7 @@ class NodeConfig:
     model_mode: str
     model_stop_at_seg: bool
     model_max_new_tokens: int
+    model_max_pixels: int
     instruction_mode: str
     reason_every_n: int
     max_instruction_chars: int
@@ -164,7 +168,7 @@ class NodeConfig:
     def _check_ranges(self) -> None:
         minimums = {
             "model_max_new_tokens": 1, "reason_every_n": 0, "max_instruction_chars": 1, "sync_queue_size": 1,
-            "input_queue_size": 1, "output_queue_size": 1, "pose_min_points": 3,
+            "input_queue_size": 1, "output_queue_size": 1, "pose_min_points": 3, "model_max_pixels": 0,
         }
         for name, minimum in minimums.items():
             if getattr(self, name) < minimum:

@@ -31,6 +31,7 @@ from instructpart_ros.srv import SegmentPart
 from . import node_health as kinds
 from . import topics
 from .allocator import keep_freed_memory
+from .colour_silence import ColourSilence
 from .conversions import numpy_to_image
 from .frame_decoding import BadInput
 from .frame_sync import CAMERA_INFO, DEPTH, FrameSynchronizer, SyncedFrame
@@ -46,6 +47,7 @@ from .result_message import empty_result
 NODE_NAME = "perception_node"
 RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 SYNC_POLL_PERIOD_S = 0.05
+WAITING_STATUS_PERIOD_S = 1.0  # at most one "waiting for synchronised frames" result per this time
 DIAGNOSTICS_PERIOD_S = 1.0  # until configure reads diagnostics_period
 INSTRUCTION_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -85,6 +87,10 @@ class PerceptionNode(LifecycleNode):
         self._sync: Optional[FrameSynchronizer] = None
         self._policy: Optional[InstructionPolicy] = None
         self._latest_frame: Optional[SyncedFrame] = None
+        self._unsynchronised = ""  # why colour frames stopped pairing; "" once one pairs again
+        self._colour_silence: Optional[ColourSilence] = None
+        self._missing_colour = ""  # why no colour frame arrives while camera info does
+        self._waiting_published_at = -WAITING_STATUS_PERIOD_S
         self._interfaces: list = []
         self._diagnostics = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         # Diagnostics run from the start, so a configuration that fails is reported too.
@@ -106,6 +112,8 @@ class PerceptionNode(LifecycleNode):
         self.config = config
         self.health = NodeHealth(log_period_s=config.bad_input_log_period)
         self._sync, self._policy = sync, policy
+        self._unsynchronised = self._missing_colour = ""
+        self._colour_silence = ColourSilence(config.depth_timeout)
         self._create_interfaces(config)
         self.lifecycle_state = "inactive"
         return super().on_configure(state)
@@ -216,22 +224,46 @@ class PerceptionNode(LifecycleNode):
     # ------------------------------------------------------------------ inputs
     def _on_color(self, msg: Image) -> None:
         self.health.count("frames_received")
-        self._on_synced(self._sync.add_color(msg, stamp_ns(msg.header)))
+        self._colour_silence.color(time.monotonic())
+        unmatched = self._sync.unmatched
+        frame = self._sync.add_color(msg, stamp_ns(msg.header))
+        if self._sync.unmatched != unmatched:
+            self._on_unsynchronised(msg.header)
+        self._on_synced(frame)
+
+    def _on_unsynchronised(self, header: Header) -> None:
+        """A colour frame left the queue unpaired: say why (log, diagnostics, a status while a task waits)."""
+        reason = self._sync.last_drop_reason
+        self._unsynchronised = reason
+        self._count_bad_input(kinds.UNSYNCHRONISED, reason)
+        now = time.monotonic()
+        if (self.lifecycle_state == "active" and self._policy.has_work
+                and now - self._waiting_published_at >= WAITING_STATUS_PERIOD_S):
+            self._waiting_published_at = now
+            self._segmentation_pub.publish(
+                empty_result(header, self._policy.instruction, f"waiting for synchronised frames: {reason}"))
 
     def _on_depth(self, msg: Image) -> None:
         self._on_synced(self._sync.add_depth(msg, stamp_ns(msg.header)))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._colour_silence.camera_info(time.monotonic(), msg.width, msg.height)
         self._on_synced(self._sync.add_camera_info(msg, stamp_ns(msg.header)))
 
     def _on_sync_poll(self) -> None:
         self._on_synced(self._sync.poll())
+        self._missing_colour = self._colour_silence.reason(
+            time.monotonic(), self.resolve_topic_name(topics.COLOR_IMAGE),
+            self.resolve_topic_name(topics.CAMERA_INFO), self.config.input_reliability)
+        if self._missing_colour:
+            self.get_logger().warning(self._missing_colour, throttle_duration_sec=self.config.bad_input_log_period)
 
     def _on_synced(self, frame: Optional[SyncedFrame]) -> None:
         """Keep a newly synchronised frame as the latest and hand it to inference."""
         if frame is None:
             return
         self.health.count("frames_synchronised")
+        self._unsynchronised = ""
         self._latest_frame = frame
         if self._worker is not None and self._policy.has_work:
             self._worker.submit(frame)
@@ -265,6 +297,14 @@ class PerceptionNode(LifecycleNode):
             return kinds.INSTRUCTION_TOO_LONG, (
                 f"instruction is {len(text)} characters, more than max_instruction_chars={limit}: "
                 "shorten it or raise the parameter")
+        # The model layer's own check, shared with evaluation and training; imported here, not at start-up:
+        # the model package imports torch, which activation loads anyway.
+        from instructpart_ros.model.prompt import check_instruction
+
+        try:
+            check_instruction(text)
+        except ValueError as error:
+            return kinds.INSTRUCTION_CONTROL_TOKENS, str(error)
         return None
 
     def _count_bad_input(self, kind: str, message: str) -> None:
@@ -440,6 +480,10 @@ class PerceptionNode(LifecycleNode):
             return DiagnosticStatus.ERROR, self.error
         if self.lifecycle_state != "active":
             return DiagnosticStatus.WARN, f"{self.lifecycle_state} (model {self.model_state})"
+        if self._missing_colour:
+            return DiagnosticStatus.WARN, self._missing_colour
+        if self._unsynchronised:
+            return DiagnosticStatus.WARN, self._unsynchronised
         if frame is None:
             return DiagnosticStatus.WARN, "active, no synchronised frame yet"
         if no_depth_reason:
