@@ -128,6 +128,16 @@ def test_pip_install_without_ros(tmp_path):
     assert cli.returncode == 0 and "eval" in cli.stdout, cli.stdout + cli.stderr
 
 
+def test_a_ros_distro_without_wheels_is_refused_naming_those_with_wheels():
+    env = dict(os.environ, ROS_DISTRO="humble")
+    for command in (["bash", "scripts/setup.sh"], ["bash", "-c", "source scripts/env.sh"]):
+        run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 1, (command, run.stdout, run.stderr)
+        assert "ROS_DISTRO=humble has no Python package index wheels here" in run.stderr, run.stderr
+        assert "use one of: jazzy kilted" in run.stderr, run.stderr
+    assert not (REPO / ".venv-humble").exists()
+
+
 # rclpy's major version in each distribution (rclpy 3.3 Humble, 7.1 Jazzy, 9.1 Kilted).
 RCLPY_MAJOR = {"humble": 3, "jazzy": 7, "kilted": 9}
 
