@@ -1,6 +1,13 @@
 # Quick start:  make setup  (venv + ROS wheels + colcon build)   make test  (whole suite)
 SHELL := /bin/bash
-BUILD_STAMP := install/.instructpart-built
+# ROS_DISTRO=jazzy builds and tests against ROS 2 Jazzy's wheels in .venv-jazzy and
+# install-jazzy/ (scripts/ros_distro.sh); the default, Kilted, uses .venv and install/.
+ifeq ($(strip $(ROS_DISTRO)),)
+ROS_DISTRO := kilted
+endif
+export ROS_DISTRO
+DISTRO_SUFFIX := $(if $(filter kilted,$(ROS_DISTRO)),,-$(ROS_DISTRO))
+BUILD_STAMP := install$(DISTRO_SUFFIX)/.instructpart-built
 # Everything colcon installs: a new or changed file means a rebuild (symlink install
 # makes edits to existing files live without one).
 BUILD_INPUTS := setup.cfg setup.py $(wildcard requirements/*.txt) scripts/setup.sh CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv scripts/*_node launch/* config/*) \
@@ -11,9 +18,10 @@ BUILD_INPUTS := setup.cfg setup.py $(wildcard requirements/*.txt) scripts/setup.
 help:
 	@echo "make setup   create .venv (ROS 2 Kilted wheels, CPU torch, project[test]) and colcon build"
 	@echo "make test    run the whole test suite against the colcon install (ARGS=... for pytest)"
+	@echo "             ROS_DISTRO=jazzy: the same against ROS 2 Jazzy (.venv-jazzy, install-jazzy/; ROS-facing tests)"
 	@echo "make demo    perception node on the real knife RGB-D frame -> demo_output/ (LISA=, PISA=, CLIP=, DINOV2= for real weights)"
 	@echo "make bench   run every benchmark in bench/ (JSON into bench/results/)"
-	@echo "make clean   remove build/, install/, log/ (keeps .venv)"
+	@echo "make clean   remove build/, install/, log/ (keeps .venv; ROS_DISTRO=jazzy: build-jazzy/ ...)"
 
 setup: $(BUILD_STAMP)
 
@@ -34,4 +42,4 @@ bench: setup
 	@bash scripts/run_benchmarks.sh
 
 clean:
-	rm -rf build install log
+	rm -rf build$(DISTRO_SUFFIX) install$(DISTRO_SUFFIX) log$(DISTRO_SUFFIX)

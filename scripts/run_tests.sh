@@ -10,6 +10,12 @@ if [ -n "${INSTRUCTPART_DATA:-}" ]; then
 else
   echo "[test] INSTRUCTPART_DATA is not set and ../shared/data is absent: real-data tests are skipped"
 fi
+# A second distribution (make test ROS_DISTRO=jazzy) runs the ROS-facing tests (marker
+# `ros`, see test/conftest.py): the rest does not depend on ROS. ARGS=test runs them all.
+if [ "$ROS_DISTRO" != kilted ] && [ $# -eq 0 ]; then
+  echo "[test] ROS 2 $ROS_DISTRO: the ROS-facing tests (-m ros; ARGS=test for the whole suite)"
+  set -- -m ros
+fi
 # One DDS domain per run so two runs on one host never see each other's topics.
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}
 pytest "$@"

@@ -4,13 +4,33 @@ Real data comes from ``INSTRUCTPART_DATA`` (a folder holding ``InstructPart/``,
 ``shapegrasp-knife/`` and ``shapegrasp_table_tasks.yaml``); ``make test`` points it at
 ``../shared/data``. Tests that need it fail loudly when ``make test`` set it but the
 folder is incomplete, and skip with the reason when a user runs pytest without it.
+
+The ROS-facing tests (marker ``ros``) are the ones a second ROS distribution must pass:
+every test in the files named in ``ROS_FACING_FILES`` plus tests marked
+``@pytest.mark.ros`` elsewhere. ``make test ROS_DISTRO=jazzy`` runs ``-m ros``.
 """
+import fnmatch
 import os
 import pathlib
 
 import pytest
 
 DATA_ENV = "INSTRUCTPART_DATA"
+
+# rclpy, DDS round trips, the nodes, the launch files: everything that depends on the
+# ROS 2 distribution (the model, geometry and evaluation tests do not).
+ROS_FACING_FILES = ("test_ros_*.py", "test_launch_*.py", "test_demo.py")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "ros: depends on the ROS 2 distribution (rclpy, DDS, nodes, launch, colcon install)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(fnmatch.fnmatch(item.path.name, pattern) for pattern in ROS_FACING_FILES):
+            item.add_marker(pytest.mark.ros)
 
 
 def _data_root() -> pathlib.Path:

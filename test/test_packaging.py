@@ -10,7 +10,6 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PKG = REPO / "instructpart_ros"
-INSTALL = REPO / "install" / "instructpart_ros"
 
 # ROS packages (by import name) -> the package.xml key that must declare them.
 ROS_IMPORTS = {"rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "visualization_msgs",
@@ -70,16 +69,30 @@ def test_package_xml_declares_every_ros_dependency_the_code_uses():
         assert key in declared
 
 
-@pytest.mark.skipif(not INSTALL.is_dir(), reason="needs the colcon install: run make setup")
-def test_colcon_install_layout():
-    site = INSTALL / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / "instructpart_ros"
-    for sub in ("msg", "srv", "geometry", "model", "evaluation", "datasets", "ros"):
+@pytest.fixture()
+def colcon_install() -> pathlib.Path:
+    """The package's colcon install prefix as ROS finds it (install/, or install-jazzy/ for
+    ROS_DISTRO=jazzy: whichever scripts/env.sh sourced)."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    except ImportError:
+        pytest.skip("needs a ROS environment: run make setup, then make test")
+    try:
+        return pathlib.Path(get_package_prefix("instructpart_ros"))
+    except PackageNotFoundError:
+        pytest.skip("needs the colcon install: run make setup")
+
+
+@pytest.mark.ros
+def test_colcon_install_layout(colcon_install):
+    site = colcon_install / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / "instructpart_ros"
+    for sub in ("msg", "srv", "geometry", "model", "evaluation", "datasets", "training", "download", "ros"):
         assert (site / sub).is_dir(), f"{sub} missing from the install"
-    executables = INSTALL / "lib" / "instructpart_ros"
+    executables = colcon_install / "lib" / "instructpart_ros"
     for node in sorted(p.name for p in (REPO / "scripts").glob("*_node")):
         exe = executables / node
         assert exe.exists() and os.access(exe, os.X_OK), f"{exe} is not an installed executable"
-    share = INSTALL / "share" / "instructpart_ros"
+    share = colcon_install / "share" / "instructpart_ros"
     assert (share / "package.xml").exists()
     for name in os.listdir(REPO / "launch"):
         if name.endswith(".py"):
@@ -89,14 +102,14 @@ def test_colcon_install_layout():
             assert (share / "config" / name).exists()
 
 
-@pytest.mark.skipif(not INSTALL.is_dir(), reason="needs the colcon install: run make setup")
-def test_generated_interfaces_and_library_share_one_namespace():
+@pytest.mark.ros
+def test_generated_interfaces_and_library_share_one_namespace(colcon_install):
     code = ("import instructpart_ros, instructpart_ros.geometry, instructpart_ros.evaluation\n"
             "from instructpart_ros.msg import PartSegmentation, GraspCandidates\n"
             "from instructpart_ros.srv import SegmentPart\n"
             "m = PartSegmentation(status='ok', num_points=3)\n"
             "print(m.status, m.num_points, SegmentPart.Request().use_latest_frame, GraspCandidates().convention == '')")
-    site = INSTALL / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    site = colcon_install / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", env=env)
     assert out.returncode == 0, out.stderr
@@ -122,3 +135,29 @@ def test_pip_install_without_ros(tmp_path):
     assert location.startswith(str(venv)), location
     cli = subprocess.run([str(venv / "bin" / "instructpart"), "--help"], capture_output=True, text=True, env=env)
     assert cli.returncode == 0 and "eval" in cli.stdout, cli.stdout + cli.stderr
+
+
+def test_a_ros_distro_without_wheels_is_refused_naming_those_with_wheels():
+    env = dict(os.environ, ROS_DISTRO="humble")
+    for command in (["bash", "scripts/setup.sh"], ["bash", "-c", "source scripts/env.sh"]):
+        run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 1, (command, run.stdout, run.stderr)
+        assert "ROS_DISTRO=humble has no Python package index wheels here" in run.stderr, run.stderr
+        assert "use one of: jazzy kilted" in run.stderr, run.stderr
+    assert not (REPO / ".venv-humble").exists()
+
+
+# rclpy's major version in each distribution (rclpy 3.3 Humble, 7.1 Jazzy, 9.1 Kilted).
+RCLPY_MAJOR = {"humble": 3, "jazzy": 7, "kilted": 9}
+
+
+@pytest.mark.ros
+def test_the_tests_run_against_the_ros_distribution_they_name(colcon_install):
+    """make test ROS_DISTRO=jazzy must test Jazzy's rclpy and the Jazzy build, not Kilted's."""
+    import importlib.metadata
+    distro = os.environ.get("ROS_DISTRO")
+    assert distro in RCLPY_MAJOR, f"ROS_DISTRO={distro!r}: scripts/env.sh sets it"
+    rclpy_version = importlib.metadata.version("ros-rclpy")
+    assert int(rclpy_version.split(".")[0]) == RCLPY_MAJOR[distro], (distro, rclpy_version)
+    expected = "install" if distro == "kilted" else f"install-{distro}"
+    assert colcon_install.parent == REPO / expected, colcon_install
