@@ -73,6 +73,11 @@ def test_a_run_writes_a_checkpoint_that_loads_and_scores_like_its_validation(fin
     segmenter = load_segmenter(kind="pisa", checkpoint=run / "checkpoint", vision_tower=run / "vision_tower",
                                dinov2=run / "dinov2", device="cpu", dtype="float32")
     assert segmenter.warning is None and segmenter.provenance["trained"] is True
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved, ignore=shutil.ignore_patterns("base", "training_state", "tensorboard"))
+    alone = load_segmenter(kind="pisa", checkpoint=moved / "checkpoint", device="cpu", dtype="float32")
+    assert alone.model.image_encoder.neck.fusion_logits.tolist() == \
+        segmenter.model.image_encoder.neck.fusion_logits.tolist()  # the towers travel with the run folder
     out = tmp_path / "eval"
     assert main(["eval", "--dataset", str(synth), "--split", "test", "--kind", "pisa",
                  "--checkpoint", str(run / "checkpoint"), "--vision-tower", str(run / "vision_tower"),

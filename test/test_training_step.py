@@ -114,6 +114,7 @@ def test_conversation_uses_lisas_templates_and_the_inference_prompt():
     assert name.question in {t.format(class_name="handle of the kettle") for t in PART_NAME_QUESTIONS}
     inference = build_conversation(FakeTokenizer(), "handle of the kettle", "op", "inference", rng)
     assert inference.question == f"handle of the kettle {DEFAULT_INSTRUCTION_SUFFIX}"
+    assert inference.answer == "[SEG]."  # what teacher-forced evaluation forces
 
 
 def one_step(training, batch, lr=1e-3):

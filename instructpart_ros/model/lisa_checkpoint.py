@@ -18,7 +18,7 @@ import torch
 from transformers import LlamaConfig
 
 from .components import build_mask_decoder, build_multimodal_llm, build_sam_image_encoder, load_clip_tower
-from .module_loading import local_directory
+from .module_loading import local_directory, tower_directory
 from .part_model import LoadedModel, PartSegmentationModel
 from .provenance import read_provenance
 from .sam_checkpoint import convert_segment_anything_keys, sam_config_from_state_dict
@@ -250,7 +250,7 @@ def build_language_side(
     projector + text_hidden_fcs from ``weights`` (``llm``, ``mm_projector``, ``text_hidden_fcs``)."""
     source = str(directory)
     tokenizer = load_tokenizer(directory)
-    vision_tower = str(vision_tower or config.get("vision_tower"))
+    vision_tower = tower_directory(vision_tower, config.get("vision_tower"), directory)
     tower, clip_processor = load_clip_tower(vision_tower, device, dtype)
     mm_hidden_size = weights["mm_projector"]["weight"].shape[1]
     if tower.config.hidden_size != mm_hidden_size:

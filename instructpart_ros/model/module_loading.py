@@ -103,6 +103,17 @@ def _download_hint(hub_id: str, parameter: str) -> str:
     return f"download it (hf download {hub_id} --local-dir /path/to/{name}) and pass {parameter}=/path/to/{name}"
 
 
+def tower_directory(given, named_in_config, checkpoint: pathlib.Path) -> str:
+    """The tower folder to load: ``given``, else the one config.json names (a relative name is
+    relative to the checkpoint folder, so a checkpoint shipped with its towers can move)."""
+    if given:
+        return str(given)
+    if named_in_config and not pathlib.Path(named_in_config).is_absolute() \
+            and (checkpoint / named_in_config).is_dir():
+        return str(checkpoint / named_in_config)
+    return str(named_in_config)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"cuda"``/``"cpu"`` (or ``"cuda:N"``) as a torch device that exists here."""
     try:

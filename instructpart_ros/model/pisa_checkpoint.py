@@ -19,7 +19,8 @@ import torch
 from .components import build_mask_decoder, load_dinov2
 from .dinov2_image_encoder import DinoFusionConfig, Dinov2FusionEncoder
 from .lisa_checkpoint import SAM_PREFIX, build_language_side, lisa_config_dict, load_lisa_language_side
-from .module_loading import empty_weights, load_strict, local_directory, resolve_device, resolve_dtype
+from .module_loading import (empty_weights, load_strict, local_directory, resolve_device, resolve_dtype,
+                             tower_directory)
 from .part_model import LoadedModel, PartSegmentationModel
 from .provenance import read_provenance, write_provenance
 from .sam_checkpoint import convert_segment_anything_keys, sam_config_from_state_dict, to_segment_anything_keys
@@ -88,7 +89,7 @@ def load_pisa(
     file_prefixes = {"llm": LLM_PREFIX, "mm_projector": PROJECTOR_PREFIX, "text_hidden_fcs": TEXT_FCS_PREFIX}
     weights = {part: parts[prefix] for part, prefix in file_prefixes.items()}
     side = build_language_side(directory, config, weights, vision_tower, file_prefixes, device, dtype)
-    dinov2 = str(dinov2 or config.get("dinov2"))
+    dinov2 = tower_directory(dinov2, config.get("dinov2"), directory)
     dino = load_dinov2(dinov2, device, dtype)
     with empty_weights(device, dtype):
         image_encoder = Dinov2FusionEncoder(dino, DinoFusionConfig(**config.get("dino_fusion", {})))

@@ -3,16 +3,20 @@
 Questions and answers follow dvlab-research/LISA (``utils/utils.py``): a sentence
 instruction becomes ``"{sent} Please respond/output segmentation mask."``, a part name
 (``op``/``opa``) one of the short "segment the {class_name}" questions, and the answer is
-one of four "Sure, [SEG]." variants. ``question_style="inference"`` trains only on the
-exact prompt inference uses. Prompt and answer ids come from the same functions as
-inference (:func:`build_prompt_ids`), so the ``[SEG]`` state is read identically.
+one of four "Sure, [SEG]." variants. ``question_style="inference"`` trains on exactly
+what teacher-forced evaluation runs: the inference prompt and the forced answer
+``[SEG].``, so the ``[SEG]`` state is read at the very position it is trained at (a 7B LLM
+generalises from "Sure, [SEG]." to it, as LISA's own validation relies on; a model
+trained from scratch does not). Prompt and answer ids come from the same functions as
+inference (:func:`build_prompt_ids`).
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
-from instructpart_ros.model.prompt import DEFAULT_INSTRUCTION_SUFFIX, PromptIds, build_prompt_ids
+from instructpart_ros.model.prompt import (DEFAULT_INSTRUCTION_SUFFIX, TEACHER_FORCED_ANSWER, PromptIds,
+                                           build_prompt_ids)
 from instructpart_ros.model.tokenizer import SEG_TOKEN, LisaTokenizer
 
 SENTENCE_QUESTIONS = (
@@ -58,7 +62,7 @@ def build_conversation(tokenizer: LisaTokenizer, instruction: str, variant: str,
                        rng: random.Random, use_im_start_end: bool = True) -> Conversation:
     """Token ids of one training conversation, drawn with ``rng`` (LISA's templates)."""
     question = question_text(instruction, variant, style, rng)
-    answer = ANSWERS[1] if style == "inference" else rng.choice(ANSWERS)
+    answer = TEACHER_FORCED_ANSWER if style == "inference" else rng.choice(ANSWERS)
     prompt = build_prompt_ids(tokenizer, question, suffix="", use_im_start_end=use_im_start_end)
     answer_ids = tokenizer.encode_text(answer) + [tokenizer.eos_token_id]
     return Conversation(prompt, answer_ids, question, answer)

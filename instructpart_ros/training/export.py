@@ -84,7 +84,7 @@ def write_towers(loaded: LoadedModel, state: dict[str, torch.Tensor], run_dir: p
         target = run_dir / name
         with quiet_transformers():
             tower.save_pretrained(target, state_dict={k: v.contiguous() for k, v in _sub(state, prefix).items()})
-        paths[name] = str(target.resolve())
+        paths[name] = f"../{name}"  # relative to the checkpoint folder: the run folder can move
     shutil.copyfile(pathlib.Path(loaded.vision_tower) / "preprocessor_config.json",
                     run_dir / "vision_tower" / "preprocessor_config.json")
     return paths
