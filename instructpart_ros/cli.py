@@ -15,6 +15,8 @@ import sys
 SUBCOMMANDS = {
     "eval": ("instructpart_ros.evaluation.command",
              "score InstructPart predictions (or run a model first) and write a report"),
+    "replay": ("instructpart_ros.ros.replay_command",
+               "play InstructPart, a task set or a recording through the live perception node; score it"),
 }
 
 

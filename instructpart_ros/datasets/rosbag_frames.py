@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import collections
 import pathlib
-from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, Iterator, List, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import Deque, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -204,6 +204,11 @@ class BagRecording:
                 f"{self.topics.depth_info} is {depth.width}x{depth.height} with K={list(depth.k)}, but the colour's "
                 f"{self.topics.color_info} is {color.width}x{color.height} with K={list(color.k)}; {ALIGN_HINT}")
 
+    @property
+    def start_time_ns(self) -> int:
+        """Bag time of the first message."""
+        return int(self._reader.start_time)
+
     # ------------------------------------------------------------------ reading
     def calibration_for(self, stamp_ns: int) -> Tuple[Optional[CameraCalibration], bool]:
         """``(calibration, static)``: the camera_info nearest ``stamp_ns`` within the slop, else the first one."""
@@ -223,7 +228,6 @@ class BagRecording:
                 connections += self._connections[topic]
         if self._instruction_connection is not None:
             connections += self._instruction_connection
-        roles = {c.id: c for c in connections}
         pending: Deque[_Pending] = collections.deque()
         depths: Deque[Tuple[int, object]] = collections.deque(maxlen=DEPTH_BUFFER)
         index, read = 0, 0
@@ -238,7 +242,6 @@ class BagRecording:
                                   f"({type(error).__name__}: {error}); the frames before it were replayed")
                 break
             read += 1
-            connection = roles.get(connection.id, connection)
             msg = self._deserialize(raw, connection.msgtype)
             if connection.topic == self.color_topic:
                 pending.append(_Pending(bag_time, "color", msg, index))

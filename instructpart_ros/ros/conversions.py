@@ -4,7 +4,9 @@ cv_bridge and sensor_msgs_py are not available as wheels, so these are small num
 versions of the same conventions (see ``docs/interfaces.md``):
 
 - Images are read row by row with ``step`` and ``is_bigendian``; the result is in the
-  encoding's dtype and channel order, native byte order.
+  encoding's dtype and channel order, native byte order (that reading lives in the
+  ROS-free ``instructpart_ros.datasets.image_messages``, shared with the bag reader, and
+  is re-exported here).
 - Message ``data`` is filled with ``array.array('B').frombytes(...)``: rclpy keeps an
   ``array.array`` as it is, while ``bytes`` or lists are converted (or checked) element
   by element, which costs milliseconds per megabyte.
@@ -19,7 +21,6 @@ from __future__ import annotations
 import array
 import sys
 
-import cv2
 import numpy as np
 from numpy.lib import recfunctions
 from builtin_interfaces.msg import Time

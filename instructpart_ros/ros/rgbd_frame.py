@@ -13,7 +13,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from instructpart_ros.datasets.camera_calibration import read_camera_calibration
-from instructpart_ros.datasets.rgbd_images import load_rgbd_files
+from instructpart_ros.datasets.rgbd_images import RgbdImages, load_rgbd_files
 
 from .conversions import calibration_to_camera_info, header_at, numpy_to_image
 
@@ -41,6 +41,18 @@ class RgbdFrame:
         camera_info.header = header()
         return (numpy_to_image(self.rgb, "rgb8", header()), numpy_to_image(self.depth_mm, "16UC1", header()),
                 camera_info)
+
+
+def images_to_messages(images: RgbdImages) -> Tuple[Image, Optional[Image], Optional[CameraInfo]]:
+    """Colour (rgb8), depth (16UC1 millimetres or 32FC1 metres, at its own stamp) and camera info
+    (at the colour's stamp: static intrinsics) messages; depth and camera info None for a 2D frame."""
+    color = numpy_to_image(images.rgb, "rgb8", header_at(images.stamp_ns, images.frame_id))
+    if not images.has_depth:
+        return color, None, None
+    depth_stamp = images.stamp_ns if images.depth_stamp_ns is None else images.depth_stamp_ns
+    encoding = "16UC1" if images.depth.dtype == np.uint16 else "32FC1"
+    depth = numpy_to_image(images.depth, encoding, header_at(depth_stamp, images.frame_id))
+    return color, depth, calibration_to_camera_info(images.calibration, header_at(images.stamp_ns, images.frame_id))
 
 
 def camera_info_from_yaml(path: pathlib.Path) -> CameraInfo:
