@@ -64,7 +64,8 @@ class ReplayConfig:
 
     def run_info(self) -> dict:
         """What defines the results (a rerun into the same ``out`` must match it)."""
-        info = {"source": self.source, "dataset": str(pathlib.Path(self.dataset).resolve()),
+        dataset = taskset_path(self.dataset) if self.source == "taskset" else pathlib.Path(self.dataset)
+        info = {"source": self.source, "dataset": str(dataset.resolve()),
                 "instruction": self.instruction, "limit": self.limit, "transport": TRANSPORTS[self.source]}
         if self.source == "instructpart":
             info["split"] = self.split
