@@ -9,6 +9,7 @@ the model slower than the camera while the node runs.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 from typing import Dict, List, Optional
 
@@ -67,6 +68,12 @@ def stub_prelude(choices: Dict[str, List[str]], default: Optional[List[str]] = N
     return STUB_PRELUDE.format(choices=json.dumps({k: [str(f) for f in v] for k, v in choices.items()}),
                                default=[str(f) for f in default] if default is not None else None,
                                delay_file=str(delay_file))
+
+
+def replay_domain(offset: int) -> str:
+    """A ROS_DOMAIN_ID for one replay test module, in 201-231 (the other suites use 1-200), so the
+    modules of one run and the suites of other checkouts on this host do not meet."""
+    return str(201 + (os.getpid() + offset) % 31)
 
 
 def read_log(out: pathlib.Path) -> List[dict]:

@@ -1,7 +1,6 @@
 """The knife task set through a live perception node (its own process, real DDS): part selection
 and anchors exactly as computed here by hand from the masks the stub model returns (the
 handle, the blade, both, nothing), through ``instructpart replay`` and ``replay_eval_node``."""
-import os
 import pathlib
 import subprocess
 
@@ -12,7 +11,7 @@ from PIL import Image
 
 from instructpart_ros.cli import main
 from instructpart_ros.ros.node_process import NodeProcess
-from replay_support import STUB_PARAMETERS, metrics_of, read_log, stub_prelude
+from replay_support import STUB_PARAMETERS, metrics_of, read_log, replay_domain, stub_prelude
 
 INSTRUCTIONS = {
     "human": "If I want to {task}, which part of the {object} should I hold?",
@@ -52,7 +51,7 @@ def node(knife_dir, tmp_path_factory):
     masks = {"handle": knife_dir / "mask_knife_handle.png", "blade": knife_dir / "mask_knife_blade.png"}
     choices = {text: [masks[part] for part in parts] for text, parts in ANSWERS.items()}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ROS_DOMAIN_ID", str(170 + os.getpid() % 60))
+        patch.setenv("ROS_DOMAIN_ID", replay_domain(7))
         patch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
         with NodeProcess(NODE, python_prelude=stub_prelude(choices)) as process:
             yield process

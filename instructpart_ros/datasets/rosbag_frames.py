@@ -128,8 +128,10 @@ class BagRecording:
             self._reader, self._deserialize = _open_reader(self.path)
             self._reader.open()
         except Exception as error:  # noqa: BLE001 - rosbags raises several types for damaged files
-            raise BagError(f"bag {self.path} cannot be opened ({type(error).__name__}: {error}): is it a complete "
-                           "rosbag2 directory, .mcap, .db3 or ROS 1 .bag file?") from None
+            raise BagError(f"bag {self.path} cannot be opened ({type(error).__name__}: {error}): it is not a "
+                           "rosbag2 directory, .mcap, .db3 or ROS 1 .bag, or it is damaged or truncated (a recorder "
+                           "killed mid-write leaves no index: repair it with ros2 bag reindex, mcap recover or "
+                           "rosbag reindex)") from None
         try:
             self._catalog(instructions_from_topic)
             self._color_infos = self._read_infos(self._info_connection)

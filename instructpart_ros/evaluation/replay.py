@@ -259,8 +259,9 @@ class RecordingReplay:
                 except (BagError, OSError, ValueError) as error:
                     self.bad_entries.append({"key": "", "reason": str(error)})
             records = dict(log.records)
-        if not self.keys and not self.bad_entries:
-            raise ValueError("nothing to replay: the recordings hold no colour frames")
+        if not self.keys:
+            reasons = "; ".join(entry["reason"] for entry in self.bad_entries)
+            raise ValueError(reasons or "nothing to replay: the recordings hold no colour frames")
         entries = [QualitativeEntry(key, _sample_from_record(records[key]), self.folder, records[key]["instruction"])
                    for key in self.keys if key in records and records[key].get("iou")]
         by_variant = {RECORDING_VARIANT: [_RecordItem(key, records[key]) for key in self.keys if key in records]}
