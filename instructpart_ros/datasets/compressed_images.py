@@ -69,9 +69,13 @@ def decode_compressed_depth(data, image_format: str) -> np.ndarray:
     return depth.astype(np.float32)
 
 
-def encode_compressed_depth(depth: np.ndarray, quant_a: float = 100.0, quant_b: float = 10.0) -> tuple[bytes, str]:
+def encode_compressed_depth(depth: np.ndarray, depth_quantization: float = 100.0,
+                            depth_max: float = 10.0) -> tuple[bytes, str]:
     """``(data, format)`` of a ``compressedDepth`` message for ``depth`` (uint16 mm or float32 m), as
-    compressed_depth_image_transport writes it (PNG). Used to write test recordings."""
+    compressed_depth_image_transport writes it (PNG; its default quantisation parameters). Used to
+    write test recordings."""
+    quant_a = depth_quantization * (depth_quantization + 1.0)
+    quant_b = 1.0 - quant_a / depth_max
     if depth.dtype == np.uint16:
         ok, png = cv2.imencode(".png", depth)
         header, encoding = DEPTH_HEADER.pack(0, 0.0, 0.0), "16UC1"
