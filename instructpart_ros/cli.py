@@ -15,6 +15,12 @@ import sys
 SUBCOMMANDS = {
     "eval": ("instructpart_ros.evaluation.command",
              "score InstructPart predictions (or run a model first) and write a report"),
+    "train": ("instructpart_ros.training.command",
+              "fine-tune PISA (or LISA) with LoRA on an InstructPart-layout dataset, one GPU to many nodes"),
+    "download": ("instructpart_ros.download.command",
+                 "fetch LISA-7B-v1, CLIP, DINOv2 and InstructPart from the Hugging Face hub (connected machine)"),
+    "synth": ("instructpart_ros.datasets.command",
+              "write a synthetic RGB-D part-segmentation split in the InstructPart layout"),
     "replay": ("instructpart_ros.ros.replay_command",
                "play InstructPart, a task set or a recording through the live perception node; score it"),
 }

@@ -121,8 +121,9 @@ def test_bad_options_get_a_message_and_status_2(small_root, tmp_path, capsys, ex
 def test_bad_dataset_gets_a_message(tmp_path, capsys):
     assert main(["eval", "--dataset", str(tmp_path), "--split", "val", "--predictions",
                  str(tmp_path), "--out", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err.strip() == ("instructpart eval: error: unknown split 'val': "
-                                               "use test, all or trainNNNN (found on disk: none)")
+    assert capsys.readouterr().err.strip() == (
+        "instructpart eval: error: unknown split 'val': "
+        "use test, all, train or trainNNNN (found on disk: none)")
 
 
 def test_console_script(small_root, tmp_path):

@@ -3,6 +3,7 @@ and the same metrics from two torchrun (gloo) processes as from one."""
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from PIL import Image
 
 import instructpart_ros.model
 from instructpart_ros.cli import main
+from instructpart_ros.model.provenance import read_provenance, untrained_warning, write_provenance
 from instructpart_ros.model.tiny import write_tiny_checkpoints
 from test_evaluation_support import SMALL_IDS, write_small_dataset
 
@@ -45,7 +47,7 @@ def single_run(small_root, tiny_pisa, tmp_path_factory):
     return out, json.loads((out / "metrics.json").read_text())
 
 
-def test_writes_a_prediction_per_sample_then_scores_them(small_root, single_run):
+def test_writes_a_prediction_per_sample_then_scores_them(small_root, tiny_pisa, single_run):
     out, metrics = single_run
     predictions = out / "predictions"
     assert sorted(p.stem for p in predictions.glob("*.png")) == sorted(SMALL_IDS)
@@ -59,6 +61,9 @@ def test_writes_a_prediction_per_sample_then_scores_them(small_root, single_run)
     assert len({row["iou"] for row in metrics["per_sample"].values()}) > 1
     assert metrics["missing_predictions"] == []
     assert metrics["run"]["method"] == "pisa"
+    assert metrics["run"]["untrained"] is True  # the tiny PISA's provenance.json: trained: false
+    assert metrics["run"]["warning"].startswith(f"{tiny_pisa['checkpoint']} is an UNTRAINED PISA")
+    assert f"**WARNING: {metrics['run']['warning']}**" in (out / "metrics.md").read_text()
     assert metrics["model"]["answered"] == 6
     answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
     assert sorted(record["id"] for record in answers) == sorted(SMALL_IDS)
@@ -79,6 +84,17 @@ def test_generate_mode_is_one_flag_away(small_root, tiny_pisa, single_run, tmp_p
     forced = [json.loads(line)["answer"] for line in (single_run[0] / "answers.jsonl").read_text().splitlines()]
     # teacher forcing answers the fixed "[SEG]." for every sample; generation writes its own text
     assert set(forced) == {"[SEG] ."} and len(generated) == 2 and "[SEG] ." not in generated
+
+
+def test_a_checkpoint_marked_trained_gives_no_warning(small_root, tiny_pisa, tmp_path, capsys):
+    trained = shutil.copytree(tiny_pisa["checkpoint"], tmp_path / "trained")
+    write_provenance(trained, dict(read_provenance(trained), trained=True, made_by="instructpart train"))
+    out = tmp_path / "out"
+    assert main(eval_args(small_root, out) + ["--limit", "1"] + model_args(dict(tiny_pisa, checkpoint=str(trained)))) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    run = json.loads((out / "metrics.json").read_text())["run"]
+    assert (run["untrained"], run["warning"]) == (False, "")
+    assert "WARNING" not in (out / "metrics.md").read_text()
 
 
 def test_lisa_checkpoint_runs_too(small_root, tmp_path):
@@ -146,7 +162,7 @@ def test_resuming_with_other_settings_is_refused(small_root, tiny_pisa, single_r
     out, _ = single_run
     status = main(eval_args(small_root, out, instruction="human") + model_args(tiny_pisa))
     assert status == 2
-    assert capsys.readouterr().err.strip() == (
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (  # after the untrained-PISA warning
         f"instructpart eval: error: {out / 'predictions'} holds predictions from another run "
         "(instruction: was 'opa', now 'human'): pass a new --predictions folder, or delete "
         "this one to start over")
@@ -162,7 +178,11 @@ def test_rescoring_a_model_run_keeps_its_instruction(small_root, tiny_pisa, sing
         f"instructpart eval: error: {predictions} holds predictions for --instruction opa "
         "(its run.json), not human: pass --instruction opa")
     assert main(base + ["--instruction", "opa"]) == 0
+    # the predictions' run.json names the untrained tiny PISA: its warning comes with the scores
+    warning = untrained_warning("pisa", pathlib.Path(tiny_pisa["checkpoint"]).resolve(), {"trained": False})
+    assert capsys.readouterr().err.count(f"instructpart eval: WARNING: {warning}") == 1
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (metrics["run"]["untrained"], metrics["run"]["warning"]) == (True, warning)
     assert metrics["run"]["method"] == "pisa"
     assert metrics["run"]["checkpoint"] == str(pathlib.Path(tiny_pisa["checkpoint"]).resolve())
     assert metrics["per_sample"] == single_run[1]["per_sample"]
@@ -177,6 +197,7 @@ def test_torchrun_two_processes_match_one(small_root, tiny_pisa, single_run, tmp
         capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("pisa on test (6 samples") == 1      # rank 0 alone reports
+    assert done.stderr.count("instructpart eval: WARNING: ") == 1  # rank 0 alone warns (untrained PISA)
     for rank in (0, 1):
         lines = (out / "predictions" / f"answers-rank{rank}.jsonl").read_text().splitlines()
         assert len(lines) == 3                                    # each rank did its half

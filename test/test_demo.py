@@ -16,12 +16,16 @@ def test_demo_on_the_knife_frame_writes_overlay_points_and_summary(data_root, ro
     out = tmp_path / "demo_output"
     assert demo.main(["--data", str(data_root), "--out", str(out), "--device", "cpu", "--timeout", "120"]) == 0
     printed = capsys.readouterr().out
-    assert "NOTE this run used a tiny RANDOMLY INITIALISED model" in printed and "the mask is meaningless" in printed
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["instruction"] == "If I want to cut the bread, which part of the knife should I hold?"
-    assert summary["status"] == "ok" and summary["tiny_random_model"] is True
-    assert summary["warning"] == demo.TINY_WARNING
+    assert summary["status"] == "ok" and summary["tiny_model"] is True
+    # The tiny random PISA's provenance.json says trained: false: the node's /diagnostics say so, the demo too.
+    assert summary["untrained"] is True
+    assert "is an UNTRAINED PISA (provenance.json: trained: false)" in summary["warning"]
+    assert f"demo: WARNING {summary['warning']}" in printed.splitlines()
+    assert f"demo: NOTE {demo.TINY_NOTE}" in printed.splitlines()
+    assert summary["warning"] in (out / "node.log").read_text()  # the node logged it at load
     assert summary["frame"]["source"].startswith("real ShapeGrasp knife frame") and \
         (summary["frame"]["width"], summary["frame"]["height"]) == KNIFE_SIZE
     assert summary["model"]["model_kind"] == "pisa" and summary["model"]["model_device"] == "cpu"

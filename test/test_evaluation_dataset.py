@@ -70,9 +70,14 @@ def test_train_layout_and_split_names(small_root):
     train_samples = load_split(small_root, "train200")
     assert len(train_samples) == 6
     assert train_samples[0].image_path.parent == train / "images"
-    with pytest.raises(DatasetError, match=r"unknown split 'val': use test, all or trainNNNN "
-                                           r"\(found on disk: test, train200\)"):
+    with pytest.raises(DatasetError, match=r"unknown split 'val': use test, all, train or "
+                                           r"trainNNNN \(found on disk: test, train200\)"):
         load_split(small_root, "val")
+    # The released layout has no single train split: the message names the ones it has.
+    with pytest.raises(DatasetError, match=r"split 'train': .*data_train.json does not exist; "
+                                           r".* holds the released training splits train200: "
+                                           r"pass one of them as the split"):
+        load_split(small_root, "train")
 
 
 def test_missing_root_and_json(tmp_path):

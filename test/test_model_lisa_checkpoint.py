@@ -142,7 +142,7 @@ def test_a_hub_id_instead_of_a_directory_says_what_to_download(tiny, lisa_copy):
     config["vision_tower"] = "openai/clip-vit-large-patch14"
     (lisa_copy / "config.json").write_text(json.dumps(config))
     hub_id = (r"vision_tower='openai/clip-vit-large-patch14' is a Hugging Face hub id.*"
-              r"huggingface-cli download openai/clip-vit-large-patch14 --local-dir /path/to/clip-vit-large-patch14\) "
+              r"instructpart download clip-vit-large-patch14 --to /path/to\) "
               r"and pass vision_tower=/path/to/clip-vit-large-patch14")
     with pytest.raises(ValueError, match=hub_id):
         load(lisa_copy, tiny, vision_tower=None)

@@ -6,6 +6,7 @@ from transformers import SamConfig, SamModel
 
 from instructpart_ros.model.image_preprocessing import PreprocessedImage, postprocess_masks, preprocess_rgb
 from instructpart_ros.model.mask_decoder import PartMaskDecoder
+from instructpart_ros.model.sam_image_encoder import SEGMENT_ANYTHING_RESIZE
 
 DIM = 32
 
@@ -103,7 +104,8 @@ def test_runs_in_bfloat16(decoder):
 
 def _geometry(original, side=64):
     rgb = np.zeros((*original, 3), np.uint8)
-    return preprocess_rgb(rgb, size=side, mean=(0.0,) * 3, std=(1.0,) * 3, device="cpu", dtype=torch.float32)
+    return preprocess_rgb(rgb, size=side, resize=SEGMENT_ANYTHING_RESIZE, mean=(0.0,) * 3, std=(1.0,) * 3,
+                          device="cpu", dtype=torch.float32)
 
 
 @pytest.mark.parametrize("original", [(64, 64), (100, 50), (50, 100), (33, 33), (1, 200), (480, 640)])

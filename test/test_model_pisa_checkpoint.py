@@ -45,7 +45,9 @@ def test_the_directory_holds_config_safetensors_and_lisas_tokenizer(tiny):
     directory = pathlib.Path(tiny["checkpoint"])
     assert sorted(p.name for p in directory.iterdir()) == sorted(
         ["config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json", "added_tokens.json",
-         "special_tokens_map.json"])
+         "special_tokens_map.json", "provenance.json"])
+    # built by pisa_from_lisa: its fusion layers are random, and its provenance says so
+    assert json.loads((directory / "provenance.json").read_text())["trained"] is False
     config = json.loads((directory / "config.json").read_text())
     assert (config["model_type"], config["format_version"], config["out_dim"]) == ("pisa", 1, 256)
     assert config["dino_fusion"] == {"num_fused_layers": 3, "out_channels": 256, "input_size": 56, "decoder_grid": 8}

@@ -9,8 +9,10 @@ import importlib.util
 import sys
 import types
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from transformers import SamModel
 
 from instructpart_ros.model.mask_decoder import PartMaskDecoder
@@ -77,6 +79,30 @@ def reference_sam(segment_anything):
 
 
 @pytest.fixture(scope="module")
+def resize_longest_side(segment_anything):
+    """segment-anything's own `ResizeLongestSide`, on the two torchvision functions it calls.
+
+    torchvision cannot be installed here; its source gives, for a uint8 HxWx3 array,
+    `to_pil_image` = an RGB PIL image and `resize(image, [h, w])` with the default
+    InterpolationMode.BILINEAR = `image.resize((w, h), Image.BILINEAR)`.
+    """
+    functional = types.ModuleType("torchvision.transforms.functional")
+    functional.to_pil_image = Image.fromarray
+    functional.resize = lambda image, size: image.resize(tuple(size[::-1]), Image.Resampling.BILINEAR)
+    stand_ins = {"torchvision": types.ModuleType("torchvision"),
+                 "torchvision.transforms": types.ModuleType("torchvision.transforms"),
+                 "torchvision.transforms.functional": functional}
+    saved = {name: sys.modules.pop(name) for name in stand_ins if name in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        return importlib.import_module("segment_anything.utils.transforms").ResizeLongestSide
+    finally:
+        for name in stand_ins:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+@pytest.fixture(scope="module")
 def converted(reference_sam):
     state_dict = reference_sam.state_dict()
     return sam_config_from_state_dict(state_dict), convert_segment_anything_keys(state_dict)
@@ -117,6 +143,18 @@ def test_image_encoder_matches_segment_anything(reference_sam, converted):
     assert actual.shape == (2, TINY["prompt_dim"], 8, 8)
     assert expected.abs().mean() > 0.1  # a real signal, not all zeros
     torch.testing.assert_close(actual, expected, atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize(("height", "width"), [(20, 20), (200, 200), (30, 50), (50, 30), (150, 90), (90, 151)])
+def test_preprocess_is_lisas_resize_longest_side_then_sam_preprocess(reference_sam, converted, resize_longest_side,
+                                                                     height, width):
+    """As LISA's chat.py: `ResizeLongestSide(S).apply_image`, then `Sam.preprocess` (normalise, pad): exactly."""
+    rgb = np.random.default_rng(height * width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    resized = resize_longest_side(TINY["image_size"]).apply_image(rgb)
+    expected = reference_sam.preprocess(torch.from_numpy(resized).permute(2, 0, 1).contiguous()[None])
+    pre = SamImageEncoder.from_config(converted[0]).preprocess(rgb)
+    assert pre.resized_size == resized.shape[:2]
+    assert torch.equal(pre.pixel_values, expected)
 
 
 def test_part_mask_decoder_matches_segment_anything(reference_sam, converted):

@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from PIL import Image
+
 from instructpart_ros.model import PartSegmenter, SegmentationResult, load_segmenter
+from instructpart_ros.model.dinov2_image_encoder import DINOV2_RESIZE, Dinov2FusionEncoder
 from instructpart_ros.model.image_preprocessing import postprocess_masks
+from instructpart_ros.model.sam_image_encoder import SEGMENT_ANYTHING_RESIZE, SamImageEncoder
 from instructpart_ros.model.tiny import write_tiny_checkpoints
 
 INSTRUCTION = "If I want to cut the bread, which part of the knife should I hold?"
@@ -48,6 +52,35 @@ def test_mask_is_bool_at_exactly_the_input_size(segmenter, shape):
         pre = model.image_encoder.preprocess(rgb)
         logits, _ = model.mask_decoder(model.image_encoder(pre.pixel_values), embedding[:, None, :])
         np.testing.assert_array_equal(result.mask, (postprocess_masks(logits, pre)[0, 0] > 0).numpy())
+
+
+# Per kind: the image encoder, its resize, and that resize's reference PIL filter.
+IMAGE_SIDE = {"lisa": (SamImageEncoder, SEGMENT_ANYTHING_RESIZE, Image.Resampling.BILINEAR),
+              "pisa": (Dinov2FusionEncoder, DINOV2_RESIZE, Image.Resampling.BICUBIC)}
+
+
+def test_inference_feeds_the_encoder_its_own_preprocess_the_function_training_calls(tiny, segmenter):
+    """Training calls `model.image_encoder.preprocess`; inference must feed the encoder exactly those pixels,
+    resized with the encoder's reference filter (SAM: PIL bilinear as LISA; PISA's DINOv2: PIL bicubic)."""
+    encoder_class, resize, pil_filter = IMAGE_SIDE[tiny["kind"]]
+    encoder = segmenter.model.image_encoder
+    assert type(encoder) is encoder_class and resize.filter == pil_filter
+    seen = []
+    handle = encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    rgb = image(90, 61, seed=7)
+    try:
+        segmenter.segment(rgb, INSTRUCTION)
+    finally:
+        handle.remove()
+    pre = encoder.preprocess(rgb)
+    assert len(seen) == 1 and torch.equal(seen[0], pre.pixel_values)
+    # Undo the normalisation: the content is the reference PIL resize, value for value.
+    height, width = pre.resized_size
+    mean_std = encoder.preprocess(np.zeros((1, 1, 3), np.uint8)).pixel_values[0, :, 0, 0].view(3, 1, 1)
+    one = encoder.preprocess(np.ones((1, 1, 3), np.uint8)).pixel_values[0, :, 0, 0].view(3, 1, 1)
+    content = (pre.pixel_values[0, :, :height, :width] - mean_std) / (one - mean_std)
+    expected = np.asarray(Image.fromarray(rgb).resize((width, height), pil_filter))
+    np.testing.assert_allclose(content.permute(1, 2, 0).numpy(), expected, atol=0.01)  # float noise < 0.002
 
 
 def test_the_real_knife_frame_gets_a_mask_of_its_size(segmenter, knife_dir):

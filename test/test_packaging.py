@@ -49,6 +49,15 @@ def test_geometry_never_imports_torch():
     assert offenders == []
 
 
+def test_datasets_import_neither_torch_nor_ros():
+    """datasets/ (synthetic scenes, depth files) is numpy/OpenCV/PIL/YAML only."""
+    files = _py_files("datasets")
+    assert files, "instructpart_ros/datasets/ is missing"
+    offenders = {str(p.relative_to(REPO)): sorted(_imports(p) & ({"torch"} | ROS_IMPORTS))
+                 for p in files if _imports(p) & ({"torch"} | ROS_IMPORTS)}
+    assert offenders == {}
+
+
 def test_package_xml_declares_every_ros_dependency_the_code_uses():
     root = ET.parse(REPO / "package.xml").getroot()
     declared = {e.text for e in root if e.tag.endswith("depend")}
@@ -64,7 +73,7 @@ def test_package_xml_declares_every_ros_dependency_the_code_uses():
 @pytest.mark.skipif(not INSTALL.is_dir(), reason="needs the colcon install: run make setup")
 def test_colcon_install_layout():
     site = INSTALL / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / "instructpart_ros"
-    for sub in ("msg", "srv", "geometry", "model", "evaluation", "ros"):
+    for sub in ("msg", "srv", "geometry", "model", "evaluation", "datasets", "ros"):
         assert (site / sub).is_dir(), f"{sub} missing from the install"
     executables = INSTALL / "lib" / "instructpart_ros"
     for node in sorted(p.name for p in (REPO / "scripts").glob("*_node")):

@@ -206,13 +206,18 @@ def test_mask_points_markers_and_overlay_topics_match_the_result(node, knife):
 
 
 def test_diagnostics_count_frames_and_report_latency(node, knife):
-    _, client = node
+    process, client = node
     diagnostics = wait_until(lambda: (d := client.latest_diagnostics()) and int(d["frames_processed"]) >= 7 and d,
                              5, what="diagnostics counting 7 processed frames")
     assert diagnostics["lifecycle_state"] == "active" and diagnostics["model_state"] == "ready"
     assert diagnostics["frames_received"] == diagnostics["frames_synchronised"]
     assert float(diagnostics["model_ms_p50"]) > 0 and float(diagnostics["total_ms_p99"]) >= float(
         diagnostics["model_ms_p50"])
+    # The tiny PISA is marked trained: false: said once in the log at load, and on every status.
+    warning = diagnostics["model_warning"]
+    assert "is an UNTRAINED PISA (provenance.json: trained: false)" in warning
+    assert (diagnostics["level"], diagnostics["message"]) == ("1", f"active; {warning}")  # WARN
+    assert process.log_text().count(warning) == 1
 
 
 def malformed_frames(frame):

@@ -8,7 +8,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from .camera_calibration import CameraCalibration, read_camera_calibration
+from .camera_info_fields import CameraInfoFields, read_camera_info_fields
 
 DEFAULT_FRAME_ID = "camera_color_optical_frame"
 
@@ -20,7 +20,7 @@ class RgbdImages:
 
     rgb: np.ndarray  # (H, W, 3) uint8
     depth: Optional[np.ndarray] = None
-    calibration: Optional[CameraCalibration] = None
+    calibration: Optional[CameraInfoFields] = None
     frame_id: str = DEFAULT_FRAME_ID
     stamp_ns: int = 0  # the colour image's header stamp
     depth_stamp_ns: Optional[int] = None  # the depth image's own stamp (None: the colour's)
@@ -68,7 +68,7 @@ def load_rgbd_files(color_path, depth_path=None, calibration_path=None,
                 f"depth image {depth_path} is {depth.shape[1]}x{depth.shape[0]} but the colour image is "
                 f"{width}x{height}: the depth must be registered to the colour image")
     if calibration_path is not None:
-        calibration = read_camera_calibration(calibration_path)
+        calibration = read_camera_info_fields(calibration_path)
         if (calibration.width, calibration.height) != (width, height):
             raise ValueError(
                 f"{calibration_path} is for {calibration.width}x{calibration.height} images but {color_path} "

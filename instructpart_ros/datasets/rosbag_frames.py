@@ -30,7 +30,7 @@ from typing import Deque, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .camera_calibration import CameraCalibration
+from .camera_info_fields import CameraInfoFields
 from .compressed_images import decode_compressed_color, decode_compressed_depth
 from .errors import DatasetError
 from .image_messages import depth_to_numpy, image_to_rgb
@@ -184,13 +184,13 @@ class BagRecording:
             raise BagError(f"bag {self.name}: topic {topic} has type {kind}, expected {msgtype}")
         return self._connections[topic]
 
-    def _read_infos(self, connections) -> List[Tuple[int, CameraCalibration]]:
+    def _read_infos(self, connections) -> List[Tuple[int, CameraInfoFields]]:
         if connections is None:
             return []
         infos = []
         for _, _, raw in self._reader.messages(connections=connections):
             msg = self._deserialize(raw, CAMERA_INFO)
-            infos.append((stamp_ns_of(msg.header), CameraCalibration.from_message(msg)))
+            infos.append((stamp_ns_of(msg.header), CameraInfoFields.from_message(msg)))
         return infos
 
     def _check_registration(self) -> None:
@@ -212,7 +212,7 @@ class BagRecording:
         return int(self._reader.start_time)
 
     # ------------------------------------------------------------------ reading
-    def calibration_for(self, stamp_ns: int) -> Tuple[Optional[CameraCalibration], bool]:
+    def calibration_for(self, stamp_ns: int) -> Tuple[Optional[CameraInfoFields], bool]:
         """``(calibration, static)``: the camera_info nearest ``stamp_ns`` within the slop, else the first one."""
         if not self._color_infos:
             return None, False

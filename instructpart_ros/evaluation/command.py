@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data and output")
     data.add_argument("--dataset", required=True, type=pathlib.Path, metavar="ROOT",
                       help="InstructPart root (holds test/ and train/)")
-    data.add_argument("--split", default="test", help="test, all or trainNNNN (default: test)")
+    data.add_argument("--split", default="test",
+                      help="test, all, train or trainNNNN (default: test)")
     data.add_argument("--predictions", type=pathlib.Path, metavar="DIR",
                       help="prediction masks <sample id>.png (with --checkpoint: where to "
                            "write them, default OUT/predictions)")
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         samples = samples[:args.limit]
     predictions = args.predictions
+    warning = _model_warning(args.kind, args.checkpoint, group.is_main)  # before a long model run
     if args.checkpoint is not None:
         predictions = predictions or args.out / "predictions"
         _run_model(args, samples, predictions)
@@ -109,11 +111,17 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{predictions} holds predictions for --instruction "
                          f"{producer['instruction']} (its run.json), not {args.instruction}: "
                          f"pass --instruction {producer['instruction']}")
+    checkpoint = str(args.checkpoint) if args.checkpoint else producer.get("checkpoint")
+    if args.checkpoint is None:  # scoring a model run's predictions: the model that wrote them
+        warning = _model_warning(producer.get("kind"), checkpoint, True)
     run_info = {
         "dataset": str(args.dataset), "split": args.split, "instruction": args.instruction,
         "predictions": str(predictions),
         "method": args.method or producer.get("kind") or predictions.resolve().name,
-        "checkpoint": str(args.checkpoint) if args.checkpoint else producer.get("checkpoint"),
+        "checkpoint": checkpoint,
+        # null when no checkpoint is known (predictions from elsewhere)
+        "untrained": warning is not None if checkpoint else None,
+        "warning": warning or "",
     }
     metrics = evaluate_predictions(samples, predictions, args.out, run_info,
                                    workers=args.workers, progress=args.progress,
@@ -127,6 +135,18 @@ def run(args: argparse.Namespace) -> int:
               "listed in metrics.json", file=sys.stderr)
     print("wrote " + ", ".join(str(args.out / name) for name in REPORT_FILES))
     return 0
+
+
+def _model_warning(kind: str | None, checkpoint, is_main: bool) -> str | None:
+    """The checkpoint's ``untrained_warning`` (from its provenance.json), printed to stderr on rank 0."""
+    if checkpoint is None:
+        return None
+    from instructpart_ros.model.provenance import read_provenance, untrained_warning
+
+    warning = untrained_warning(kind, checkpoint, read_provenance(checkpoint))
+    if warning and is_main:
+        print(f"instructpart eval: WARNING: {warning}", file=sys.stderr)
+    return warning
 
 
 def _run_model(args: argparse.Namespace, samples, predictions: pathlib.Path) -> None:

@@ -7,6 +7,9 @@ InstructPart's released layout (see the dataset README)::
     ROOT/train/trainNNNN/{images,masks,data_train.json}
     ROOT/all/{images,masks,data_all.json}
 
+A single training split may also sit at ``ROOT/train/{images,masks,data_train.json}``
+(split ``train``), as ``instructpart synth`` writes it.
+
 Each JSON entry is ``{"image_path", "part_list": [{"object", "part", "affordance",
 "action", "instruction": [6 strings]}]}``; every part is one sample, stored as
 ``images/<id>.jpg`` and ``masks/<id>.png`` with ``id = <image_stem>-<object>-<part>``
@@ -84,16 +87,16 @@ def sample_id(image_path: str, object_name: str, part_name: str) -> str:
 
 
 def split_dir(root: str | pathlib.Path, split: str) -> pathlib.Path:
-    """The folder holding ``split`` (``test``, ``all`` or ``trainNNNN``) under ``root``."""
+    """The folder of ``split`` (``test``, ``all``, ``train`` or ``trainNNNN``) under ``root``."""
     root = pathlib.Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset root {root} is not a directory: pass the folder "
                            "that holds test/ and train/ (the InstructPart download)")
-    if split in ("test", "all"):
+    if split in ("test", "all", "train"):
         return root / split
     if _TRAIN_SPLIT.fullmatch(split):
         return root / "train" / split
-    raise DatasetError(f"unknown split {split!r}: use test, all or trainNNNN "
+    raise DatasetError(f"unknown split {split!r}: use test, all, train or trainNNNN "
                        f"(found on disk: {', '.join(available_splits(root)) or 'none'})")
 
 
@@ -103,6 +106,8 @@ def available_splits(root: str | pathlib.Path) -> list[str]:
     found = [name for name in ("test", "all") if (root / name).is_dir()]
     train = root / "train"
     if train.is_dir():
+        if (train / "data_train.json").is_file():
+            found.append("train")
         found += sorted(p.name for p in train.iterdir() if _TRAIN_SPLIT.fullmatch(p.name))
     return found
 
@@ -119,6 +124,11 @@ def load_split(root: str | pathlib.Path, split: str = "test",
     json_name = "data_train.json" if split.startswith("train") else f"data_{split}.json"
     json_path = folder / json_name
     if not json_path.is_file():
+        subsplits = [name for name in available_splits(root) if _TRAIN_SPLIT.fullmatch(name)]
+        if split == "train" and subsplits:
+            raise DatasetError(f"split 'train': {json_path} does not exist; {folder} holds the "
+                               f"released training splits {', '.join(subsplits)}: pass one of "
+                               "them as the split")
         raise DatasetError(f"split {split!r}: {json_path} does not exist; the released "
                            f"layout has {folder}/{{images,masks,{json_name}}}")
     try:

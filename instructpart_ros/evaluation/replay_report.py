@@ -137,6 +137,8 @@ def replay_markdown(metrics: dict) -> str:
              f"Through the perception node over DDS ({run.get('transport', '?')}). Model: {model.get('kind', '?')} "
              f"`{model.get('checkpoint', '?')}`, mode **{model.get('mode', '?')}**, {model.get('dtype', '?')} on "
              f"{model.get('device', '?')}. Scores ×100.", ""]
+    if model.get("warning"):
+        lines += [f"**WARNING: {model['warning']}**", ""]
     groups = metrics["groups"]
     if groups:
         lines += ["## Table 2 layout (TRPS = task instructions, ORPS = part named)", "",

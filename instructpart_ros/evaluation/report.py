@@ -41,6 +41,7 @@ def metrics_markdown(metrics: dict) -> str:
         f"predictions from `{run.get('predictions', '?')}`. Scores ×100; IoU of a sample whose "
         "prediction and ground truth are both empty is 100.",
         "",
+        *([f"**WARNING: {run['warning']}**", ""] if run.get("warning") else []),
         "| Method | Instruction " + SCORE_HEADER,
         "|---|---" + SCORE_RULE,
         f"| {markdown_cell(run.get('method', '?'))} | {instruction} " + score_cells(metrics["overall"]),

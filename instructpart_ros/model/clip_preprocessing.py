@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from PIL import Image
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-from .image_preprocessing import normalisation_constants, resize_like_pil, rgb_to_device
+from .image_preprocessing import PilResize, normalisation_constants, rgb_to_device
 
 
 def _device_path_applies(processor: CLIPImageProcessorPil, rgb: np.ndarray) -> bool:
@@ -21,6 +22,10 @@ def _device_path_applies(processor: CLIPImageProcessorPil, rgb: np.ndarray) -> b
                 and "shortest_edge" in processor.size and processor.rescale_factor == 1 / 255)
     crop = processor.crop_size
     return bool(standard) and min(rgb.shape[:2]) >= max(crop["height"], crop["width"])
+
+
+# CLIPImageProcessor's resample (PIL BICUBIC in LISA's openai/clip-vit-large-patch14 processor).
+CLIP_PROCESSOR_RESIZE = PilResize(Image.Resampling.BICUBIC)
 
 
 def clip_pixels_on_device(
@@ -33,7 +38,7 @@ def clip_pixels_on_device(
         size = (short, int(short * width / height))
     else:
         size = (int(short * height / width), short)
-    image = resize_like_pil(rgb_to_device(rgb, device), size)
+    image = CLIP_PROCESSOR_RESIZE.with_torch(rgb_to_device(rgb, device), size)
     crop_height, crop_width = processor.crop_size["height"], processor.crop_size["width"]
     top, left = (size[0] - crop_height) // 2, (size[1] - crop_width) // 2
     image = image[:, :, top:top + crop_height, left:left + crop_width]

@@ -8,15 +8,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from transformers import Dinov2Model
 from transformers.models.sam.modeling_sam import SamLayerNorm
 
-from instructpart_ros.model.image_preprocessing import PreprocessedImage, preprocess_rgb
+from instructpart_ros.model.image_preprocessing import PilResize, PreprocessedImage, preprocess_rgb
 
 # ImageNet mean/std in 0..255 units (DINOv2's normalisation).
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+# PISA's own choice (no released reference): the frozen DINOv2 sees images resampled as in its
+# pretraining and evaluation transforms and its checkpoints' image processor, all bicubic.
+DINOV2_RESIZE = PilResize(Image.Resampling.BICUBIC)
 
 FUSION_PREFIXES = ("neck.", "upsample.")
 
@@ -140,15 +144,20 @@ class Dinov2FusionEncoder(nn.Module):
 
     def train(self, mode: bool = True) -> Dinov2FusionEncoder:
         super().train(mode)
-        self.dinov2.eval()  # frozen: dropout and friends stay off while the neck trains
+        if not any(p.requires_grad for p in self.dinov2.parameters()):
+            self.dinov2.eval()  # frozen: dropout and friends stay off while the neck trains
         return self
 
     def preprocess(self, rgb: np.ndarray) -> PreprocessedImage:
-        """HxWx3 uint8 RGB -> longest side resized to `input_size`, ImageNet-normalised, zero-padded."""
+        """HxWx3 uint8 RGB -> longest side resized to `input_size` (bicubic), ImageNet-normalised, zero-padded.
+
+        Training and inference both call this method, so they see the same pixels.
+        """
         weight = self.dinov2.embeddings.patch_embeddings.projection.weight
         return preprocess_rgb(
             rgb,
             size=self.config.input_size,
+            resize=DINOV2_RESIZE,
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
             device=weight.device,
@@ -164,7 +173,9 @@ class Dinov2FusionEncoder(nn.Module):
                 f"got {tuple(pixel_values.shape)}"
             )
         dtype = self.dinov2.embeddings.patch_embeddings.projection.weight.dtype
-        with torch.no_grad():
+        # PISA keeps DINOv2 frozen: no graph for it. A from-scratch tiny recipe may train it.
+        trains_dinov2 = torch.is_grad_enabled() and any(p.requires_grad for p in self.dinov2.parameters())
+        with torch.set_grad_enabled(trains_dinov2):
             outputs = self.dinov2(pixel_values=pixel_values.to(dtype), output_hidden_states=True)
             layers = outputs.hidden_states[-self.config.num_fused_layers :]
             return [self.dinov2.layernorm(hidden[:, 1:]) for hidden in layers]  # drop the CLS token

@@ -3,7 +3,8 @@
 Both encoders see a square input: the longest image side is resized to the encoder's
 input size, pixels are normalised, and the bottom/right is zero-padded (SAM's recipe,
 which LISA and PISA inherit). `postprocess_masks` undoes exactly that geometry so the
-mask is the input image's HxW.
+mask is the input image's HxW. Each encoder names its own `PilResize`: the resampling
+filter of the reference it mirrors.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -66,23 +68,23 @@ def preprocess_rgb(
     rgb: np.ndarray,
     *,
     size: int,
+    resize: PilResize,
     mean: tuple[float, float, float],
     std: tuple[float, float, float],
     device: torch.device | str,
     dtype: torch.dtype,
 ) -> PreprocessedImage:
-    """Resize the longest side to `size`, normalise with 0..255 `mean`/`std`, zero-pad to size x size.
+    """Resize the longest side to `size` with `resize`, normalise with 0..255 `mean`/`std`, zero-pad to size x size.
 
-    The work runs on `device` (only the uint8 image is transferred). Resizing is bicubic
-    with antialiasing, rounded back to 8 bits, which mirrors the PIL resize of
-    segment-anything's `ResizeLongestSide` that LISA was trained with.
+    Only the uint8 image is transferred to `device`; normalising and padding run there.
     """
     check_rgb_image(rgb)
     height, width = rgb.shape[:2]
     new_height, new_width = resized_shape(height, width, size)
-    image = rgb_to_device(rgb, device)
     if (new_height, new_width) != (height, width):
-        image = resize_like_pil(image, (new_height, new_width))
+        image = resize(rgb, (new_height, new_width), device)
+    else:
+        image = rgb_to_device(rgb, device)
     mean_t, std_t = normalisation_constants(tuple(mean), tuple(std), image.device)
     image = (image - mean_t) / std_t
     image = F.pad(image, (0, size - new_width, 0, size - new_height))
@@ -103,10 +105,44 @@ def rgb_to_device(rgb: np.ndarray, device: torch.device | str) -> torch.Tensor:
     return image.to(device).permute(2, 0, 1).unsqueeze(0).float()
 
 
-def resize_like_pil(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Antialiased bicubic resize of 0..255 pixels to (h, w), rounded to 8 bits as PIL's resize is."""
-    resized = F.interpolate(image, size, mode="bicubic", align_corners=False, antialias=True)
-    return resized.round_().clamp_(0, 255)
+# PIL filter -> F.interpolate's antialiased kernel of the same name (PIL's support and weights).
+_TORCH_MODES = {Image.Resampling.BILINEAR: "bilinear", Image.Resampling.BICUBIC: "bicubic"}
+
+
+@dataclass(frozen=True)
+class PilResize:
+    """PIL's `Image.resize((w, h), filter)` of a uint8 RGB image, run where the model runs.
+
+    Off CUDA it is PIL itself: the pixels are PIL's, bit for bit. On CUDA only the uint8
+    frame is copied, and torch's antialiased kernel of the same name is rounded to 8 bits.
+    For BILINEAR that is within one grey level of PIL by construction: PIL's only other
+    step, rounding to 8 bits between its horizontal and vertical pass, moves a value by at
+    most half a level, which the second pass's non-negative weights cannot enlarge. For
+    BICUBIC, PIL also clips that intermediate, so where its negative lobes overshoot (sharp
+    edges) a few values differ by more.
+    """
+
+    filter: Image.Resampling
+
+    def __post_init__(self):
+        if self.filter not in _TORCH_MODES:
+            names = ", ".join(f.name for f in _TORCH_MODES)
+            raise ValueError(f"PilResize supports the PIL filters {names}, got {self.filter!r}")
+
+    def __call__(self, rgb: np.ndarray, size: tuple[int, int], device: torch.device | str) -> torch.Tensor:
+        """HxWx3 uint8 `rgb` resized to `size` (h, w) -> (1, 3, h, w) float32 0..255 on `device`."""
+        if torch.device(device).type == "cuda":
+            return self.with_torch(rgb_to_device(rgb, device), size)
+        return rgb_to_device(self.with_pil(rgb, size), device)
+
+    def with_pil(self, rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The reference: PIL's resize of HxWx3 uint8 `rgb` to `size` (h, w), as uint8."""
+        return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), self.filter))
+
+    def with_torch(self, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The GPU path on (1, 3, H, W) 0..255 pixels on any device, rounded to 8 bits as PIL's are."""
+        resized = F.interpolate(image, size, mode=_TORCH_MODES[self.filter], align_corners=False, antialias=True)
+        return resized.round_().clamp_(0, 255)
 
 
 @functools.lru_cache(maxsize=8)

@@ -20,6 +20,7 @@ from transformers import LlamaConfig
 from .components import build_mask_decoder, build_multimodal_llm, build_sam_image_encoder, load_clip_tower
 from .module_loading import local_directory
 from .part_model import LoadedModel, PartSegmentationModel
+from .provenance import read_provenance
 from .sam_checkpoint import convert_segment_anything_keys, sam_config_from_state_dict
 from .tokenizer import load_tokenizer
 from .weight_files import read_weights, write_bin_shards
@@ -304,4 +305,4 @@ def load_lisa(
     mask_decoder = build_mask_decoder(sam_config, sam_weights, **sam_loading)
     model = PartSegmentationModel("lisa", side.mllm, image_encoder, mask_decoder)
     return LoadedModel(model, side.tokenizer, side.clip_processor, lisa.use_im_start_end, side.directory,
-                       side.vision_tower)
+                       side.vision_tower, provenance=read_provenance(side.directory))

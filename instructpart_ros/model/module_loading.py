@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from transformers.initialization import no_init_weights
 
+from ..download.sources import SOURCES
+
 _MAX_LISTED = 20
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -86,10 +88,19 @@ def local_directory(value: str | pathlib.Path | None, parameter: str, what: str)
     if _HUB_ID.match(str(value)) and not path.exists():
         raise ValueError(
             f"{parameter}={str(value)!r} is a Hugging Face hub id, but models are only loaded from disk here: "
-            f"download it (huggingface-cli download {value} --local-dir /path/to/{path.name}) "
-            f"and pass {parameter}=/path/to/{path.name}"
+            f"{_download_hint(str(value), parameter)}"
         )
     raise ValueError(f"{parameter}={str(value)!r} is not a directory: pass the local directory of {what}")
+
+
+def _download_hint(hub_id: str, parameter: str) -> str:
+    """How to get ``hub_id`` onto disk: ``instructpart download`` for the repositories it knows."""
+    known = {source.repo_id: source for source in SOURCES.values()}.get(hub_id)
+    if known is not None:
+        return (f"download it on a machine with internet (instructpart download {known.name} --to /path/to) "
+                f"and pass {parameter}=/path/to/{known.folder}")
+    name = hub_id.split("/")[1]
+    return f"download it (hf download {hub_id} --local-dir /path/to/{name}) and pass {parameter}=/path/to/{name}"
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

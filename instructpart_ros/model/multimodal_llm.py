@@ -29,6 +29,22 @@ class GenerationOutput:
     stop_reason: str  # "eos", "seg" or "limit"
 
 
+@dataclass
+class TeacherForcedOutput:
+    """A teacher-forced pass: final post-norm hidden states (B, L, hidden), right-padded; the
+    state that predicts each sequence's first [SEG] (B, hidden); each prompt's length."""
+
+    hidden: torch.Tensor
+    seg_hidden: torch.Tensor
+    prompt_lengths: list[int]
+
+
+def seg_state_position(prompt_length: int, answer_ids: list[int], seg_token_id: int) -> int:
+    """Index of the hidden state read as [SEG]'s: the one *before* the first [SEG] of an answer that
+    follows a prompt of ``prompt_length`` tokens (LISA's one-token offset; generation reads the same)."""
+    return prompt_length + answer_ids.index(seg_token_id) - 1
+
+
 def text_hidden_projection(hidden_size: int, out_dim: int) -> nn.ModuleList:
     """LISA's ``text_hidden_fcs``: a ModuleList holding one Linear-ReLU-Linear-Dropout(0)."""
     return nn.ModuleList(
@@ -127,18 +143,57 @@ class MultimodalLLM(nn.Module):
                 hidden = llm(input_ids=step_ids, past_key_values=cache, use_cache=True).last_hidden_state[:, -1]
                 next_id = self._next_token(hidden)
 
+    def teacher_forced_batch(self, prompts: list[torch.Tensor], answers: list[list[int]]) -> TeacherForcedOutput:
+        """One forward pass over each prompt followed by its forced answer (training and evaluation).
+
+        ``prompts``: (1, L_i, hidden) prompt embeddings (see :meth:`prompt_embeddings`);
+        ``answers``: the answer token ids each one is followed by, each holding a [SEG].
+        Sequences are right-padded into one batch; the [SEG] state is read with LISA's
+        one-token offset (:func:`seg_state_position`). Gradients flow unless the caller
+        disables them.
+        """
+        if len(prompts) != len(answers) or not prompts:
+            raise ValueError(f"need one answer per prompt, got {len(prompts)} prompts and {len(answers)} answers")
+        for answer_ids in answers:
+            if self.seg_token_id not in answer_ids:
+                raise ValueError(f"the forced answer {answer_ids} holds no [SEG] (id {self.seg_token_id})")
+        sequences = [torch.cat([prompt[0], self.embed_tokens(ids)[0]], dim=0) for prompt, ids in zip(prompts, answers)]
+        lengths = [len(sequence) for sequence in sequences]
+        longest = max(lengths)
+        inputs = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True)
+        mask = None
+        if min(lengths) != longest:
+            positions = torch.arange(longest, device=inputs.device)
+            mask = (positions[None, :] < torch.tensor(lengths, device=inputs.device)[:, None]).long()
+        hidden = self.language_model.model(inputs_embeds=inputs, attention_mask=mask, use_cache=False).last_hidden_state
+        prompt_lengths = [prompt.shape[1] for prompt in prompts]
+        rows = torch.arange(len(prompts), device=hidden.device)
+        seg_positions = torch.tensor(
+            [seg_state_position(length, ids, self.seg_token_id) for length, ids in zip(prompt_lengths, answers)],
+            device=hidden.device,
+        )
+        return TeacherForcedOutput(hidden, hidden[rows, seg_positions], prompt_lengths)
+
+    def answer_logits(self, output: TeacherForcedOutput, answers: list[list[int]]) -> list[torch.Tensor]:
+        """Per sequence, the (len(answer), vocab) logits that predict its answer tokens.
+
+        Only those rows go through ``lm_head`` (a 32k-word head over the whole prompt would
+        cost more memory than the rest of the step).
+        """
+        head = self.language_model.lm_head
+        return [
+            head(output.hidden[index, length - 1 : length - 1 + len(ids)])
+            for index, (length, ids) in enumerate(zip(output.prompt_lengths, answers))
+        ]
+
     @torch.inference_mode()
     def teacher_forced(
         self, inputs_embeds: torch.Tensor, answer_ids: list[int], timer: StageTimer | None = None
     ) -> torch.Tensor:
         """One forward pass over prompt + forced answer; the state before its first [SEG] (1, hidden)."""
-        if self.seg_token_id not in answer_ids:
-            raise ValueError(f"the forced answer {answer_ids} holds no [SEG] (id {self.seg_token_id})")
         timer = timer or StageTimer(inputs_embeds.device)
         with timer.stage("llm_prefill"):
-            sequence = torch.cat([inputs_embeds, self.embed_tokens(answer_ids)], dim=1)
-            hidden = self.language_model.model(inputs_embeds=sequence, use_cache=False).last_hidden_state
-        return hidden[:, inputs_embeds.shape[1] + answer_ids.index(self.seg_token_id) - 1]
+            return self.teacher_forced_batch([inputs_embeds], [answer_ids]).seg_hidden
 
     def seg_prompt(self, seg_hidden: torch.Tensor) -> torch.Tensor:
         """(1, hidden) [SEG] state -> (1, out_dim) sparse prompt embedding for the mask decoder."""

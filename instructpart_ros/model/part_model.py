@@ -36,7 +36,8 @@ class PartSegmentationModel(nn.Module):
 class LoadedModel:
     """A model with what running it needs: its tokenizer, CLIP's image processor, its prompt style.
 
-    ``source`` is the checkpoint directory, ``vision_tower``/``dinov2`` the tower directories used.
+    ``source`` is the checkpoint directory, ``vision_tower``/``dinov2`` the tower directories used,
+    ``provenance`` its ``provenance.json`` (None when it has none).
     """
 
     model: PartSegmentationModel
@@ -46,3 +47,4 @@ class LoadedModel:
     source: pathlib.Path
     vision_tower: str
     dinov2: str | None = None
+    provenance: dict | None = None

@@ -21,6 +21,7 @@ from .dinov2_image_encoder import DinoFusionConfig, Dinov2FusionEncoder
 from .lisa_checkpoint import SAM_PREFIX, build_language_side, lisa_config_dict, load_lisa_language_side
 from .module_loading import empty_weights, load_strict, local_directory, resolve_device, resolve_dtype
 from .part_model import LoadedModel, PartSegmentationModel
+from .provenance import read_provenance, write_provenance
 from .sam_checkpoint import convert_segment_anything_keys, sam_config_from_state_dict, to_segment_anything_keys
 from .tokenizer import TOKENIZER_FILES
 from .weight_files import read_weights, write_safetensors
@@ -105,7 +106,7 @@ def load_pisa(
     model = PartSegmentationModel("pisa", side.mllm, image_encoder.eval(), mask_decoder)
     use_im_start_end = bool(config.get("mm_use_im_start_end", True))
     return LoadedModel(model, side.tokenizer, side.clip_processor, use_im_start_end, directory, side.vision_tower,
-                       dinov2)
+                       dinov2, read_provenance(directory))
 
 
 def pisa_from_lisa(
@@ -140,12 +141,21 @@ def pisa_from_lisa(
         torch.manual_seed(seed)
         image_encoder = Dinov2FusionEncoder(dino, fusion_config)
     model = PartSegmentationModel("pisa", side.mllm, image_encoder.eval(), mask_decoder)
+    provenance = {"trained": False, "made_by": "pisa_from_lisa", "lisa": str(side.directory), "dinov2": str(dinov2),
+                  "fusion_seed": seed, "note": "fusion and upsampling layers freshly initialised, never trained"}
     return LoadedModel(model, side.tokenizer, side.clip_processor, lisa.use_im_start_end, side.directory,
-                       side.vision_tower, str(dinov2))
+                       side.vision_tower, str(dinov2), provenance)
 
 
-def save_pisa(loaded: LoadedModel, directory: str | pathlib.Path) -> pathlib.Path:
-    """Write a PISA model as config.json + model.safetensors + the tokenizer files it was loaded with."""
+def save_pisa(loaded: LoadedModel, directory: str | pathlib.Path,
+              state_dict: dict[str, torch.Tensor] | None = None) -> pathlib.Path:
+    """Write a PISA model as config.json + model.safetensors + the tokenizer files it was loaded with,
+    and ``loaded.provenance`` as provenance.json.
+
+    ``state_dict``: the tensors to store under :class:`PartSegmentationModel` names (default: the
+    model's own, :meth:`~PartSegmentationModel.checkpoint_state_dict`); training passes its weights
+    with LoRA merged.
+    """
     model = loaded.model
     if model.kind != MODEL_TYPE:
         raise ValueError(f"save_pisa needs a PISA model, got kind={model.kind!r}")
@@ -166,7 +176,11 @@ def save_pisa(loaded: LoadedModel, directory: str | pathlib.Path) -> pathlib.Pat
         torch_dtype=str(mllm.mm_projector.weight.dtype).removeprefix("torch."),
     )
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-    write_safetensors({name: t.cpu() for name, t in model.checkpoint_state_dict().items()}, directory)
+    if state_dict is None:
+        state_dict = model.checkpoint_state_dict()
+    write_safetensors({name: t.cpu() for name, t in state_dict.items()}, directory)
+    if loaded.provenance is not None:
+        write_provenance(directory, loaded.provenance)
     for name in TOKENIZER_FILES:
         source_file = loaded.source / name
         if source_file.is_file() and source_file.resolve() != (directory / name).resolve():

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from transformers import SamConfig, SamVisionConfig
 from transformers.models.sam.modeling_sam import SamVisionEncoder
 
-from instructpart_ros.model.image_preprocessing import PreprocessedImage, preprocess_rgb
+from instructpart_ros.model.image_preprocessing import PilResize, PreprocessedImage, preprocess_rgb
 
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
+# segment-anything's ResizeLongestSide.apply_image, which LISA's chat.py, ValDataset and training
+# use: torchvision's resize of a PIL image with its default InterpolationMode.BILINEAR.
+SEGMENT_ANYTHING_RESIZE = PilResize(Image.Resampling.BILINEAR)
 
 
 class SamImageEncoder(nn.Module):
@@ -36,10 +40,11 @@ class SamImageEncoder(nn.Module):
         return cls(SamVisionEncoder(vision_config))
 
     def preprocess(self, rgb: np.ndarray) -> PreprocessedImage:
-        """HxWx3 uint8 RGB -> longest side resized to the encoder's size, SAM-normalised, zero-padded."""
+        """HxWx3 uint8 RGB -> longest side resized as segment-anything does, SAM-normalised, zero-padded."""
         weight = self.vision_encoder.patch_embed.projection.weight
         return preprocess_rgb(
-            rgb, size=self.image_size, mean=SAM_PIXEL_MEAN, std=SAM_PIXEL_STD, device=weight.device, dtype=weight.dtype
+            rgb, size=self.image_size, resize=SEGMENT_ANYTHING_RESIZE, mean=SAM_PIXEL_MEAN, std=SAM_PIXEL_STD,
+            device=weight.device, dtype=weight.dtype,
         )
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:

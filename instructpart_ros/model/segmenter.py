@@ -15,6 +15,7 @@ from .module_loading import resolve_device, resolve_dtype
 from .part_model import KINDS, LoadedModel, PartSegmentationModel
 from .pisa_checkpoint import load_pisa
 from .prompt import DEFAULT_INSTRUCTION_SUFFIX, TEACHER_FORCED_ANSWER, build_prompt_ids
+from .provenance import untrained_warning
 from .timing import StageTimer
 
 MODES = ("generate", "teacher_forced")
@@ -62,6 +63,9 @@ class PartSegmenter:
         self.use_im_start_end = loaded.use_im_start_end
         self.source: pathlib.Path = loaded.source
         self.kind = loaded.model.kind
+        self.provenance = loaded.provenance
+        # Shown by whoever serves this model (node, eval, demo): an untrained PISA gives noise.
+        self.warning = untrained_warning(self.kind, self.source, loaded.provenance)
         self.instruction_suffix = instruction_suffix
         self.max_new_tokens = max_new_tokens
         self.stop_at_seg = stop_at_seg

@@ -13,9 +13,12 @@ paths (ROS node, demo, evaluation) produce a mask. The masks themselves are mean
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import pathlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import sentencepiece
 import torch
@@ -44,8 +47,46 @@ from .tokenizer import (
 TINY_KINDS = ("lisa", "pisa")
 SENTENCEPIECE_VOCAB_SIZE = 640
 CLIP_IMAGE_SIZE = 56
-OUT_DIM = 256  # SAM's prompt width: fixed by the mask decoder interface
+OUT_DIM = 256  # SAM's prompt width (LISA-7B-v1's); a training recipe may pick a narrower one
 TINY_FUSION = DinoFusionConfig(num_fused_layers=3, out_channels=OUT_DIM, input_size=56, decoder_grid=8)
+
+
+@dataclass(frozen=True)
+class TinySizes:
+    """Every size of a tiny model; the defaults are the test models' (a training recipe picks its own)."""
+
+    vocab_size: int = SENTENCEPIECE_VOCAB_SIZE  # sentencepiece pieces, before LISA's four added tokens
+    clip_image_size: int = CLIP_IMAGE_SIZE
+    clip_hidden: int = 32
+    clip_layers: int = 3
+    llm_hidden: int = 64
+    llm_intermediate: int = 128
+    llm_layers: int = 2
+    llm_heads: int = 4
+    dinov2_hidden: int = 32
+    dinov2_layers: int = 3
+    dinov2_heads: int = 2
+    fusion_layers: int = TINY_FUSION.num_fused_layers
+    fusion_input_size: int = TINY_FUSION.input_size
+    decoder_grid: int = TINY_FUSION.decoder_grid
+    decoder_mlp: int = 64
+    decoder_layers: int = 2
+    prompt_dim: int = OUT_DIM  # the [SEG] prompt, the image embeddings and the mask decoder's width
+
+    @property
+    def fusion(self) -> DinoFusionConfig:
+        return DinoFusionConfig(num_fused_layers=self.fusion_layers, out_channels=self.prompt_dim,
+                                input_size=self.fusion_input_size, decoder_grid=self.decoder_grid)
+
+
+def tiny_sizes(values: dict | None = None) -> TinySizes:
+    """:class:`TinySizes` from a mapping (e.g. a recipe's ``model.tiny``); unknown names are an error."""
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(TinySizes)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown tiny model size(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return TinySizes(**values)
 
 _CORPUS = [
     SYSTEM_MESSAGE,
@@ -57,13 +98,13 @@ _CORPUS = [
 ]
 
 
-def _train_sentencepiece() -> bytes:
-    """A LLaMA-like BPE sentencepiece model (byte fallback, <unk>=0 <s>=1 </s>=2)."""
+def _train_sentencepiece(vocab_size: int, corpus: Iterable[str] = ()) -> bytes:
+    """A LLaMA-like BPE sentencepiece model (byte fallback, <unk>=0 <s>=1 </s>=2) of ``_CORPUS`` + ``corpus``."""
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(_CORPUS * 8),
+        sentence_iterator=iter(_CORPUS * 8 + list(corpus)),
         model_writer=model,
-        vocab_size=SENTENCEPIECE_VOCAB_SIZE,
+        vocab_size=vocab_size,
         model_type="bpe",
         byte_fallback=True,
         unk_id=0,
@@ -86,10 +127,14 @@ def _special_token(content: str) -> dict:
             "rstrip": False, "single_word": False}
 
 
-def write_tiny_tokenizer(directory: pathlib.Path) -> LisaTokenizer:
-    """LISA's tokenizer files (tokenizer.model, tokenizer_config.json, added_tokens.json, special_tokens_map.json)."""
+def write_tiny_tokenizer(directory: pathlib.Path, vocab_size: int = SENTENCEPIECE_VOCAB_SIZE,
+                         corpus: Iterable[str] = ()) -> LisaTokenizer:
+    """LISA's tokenizer files (tokenizer.model, tokenizer_config.json, added_tokens.json, special_tokens_map.json).
+
+    ``corpus``: more text the pieces are learnt from (a training recipe passes its instructions).
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / SENTENCEPIECE_FILE).write_bytes(_train_sentencepiece())
+    (directory / SENTENCEPIECE_FILE).write_bytes(_train_sentencepiece(vocab_size, corpus))
     tokenizer_config = {
         "add_bos_token": True,
         "add_eos_token": False,
@@ -104,57 +149,60 @@ def write_tiny_tokenizer(directory: pathlib.Path) -> LisaTokenizer:
         "unk_token": _special_token("<unk>"),
     }
     (directory / TOKENIZER_CONFIG_FILE).write_text(json.dumps(tokenizer_config, indent=2))
-    added = {token: SENTENCEPIECE_VOCAB_SIZE + index for index, token in enumerate(LISA_ADDED_TOKENS)}
+    added = {token: vocab_size + index for index, token in enumerate(LISA_ADDED_TOKENS)}
     (directory / ADDED_TOKENS_FILE).write_text(json.dumps(added, indent=2))
     special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<unk>", "unk_token": "<unk>"}
     (directory / SPECIAL_TOKENS_MAP_FILE).write_text(json.dumps(special, indent=2))
     return load_tokenizer(directory)
 
 
-def write_tiny_clip(directory: pathlib.Path) -> CLIPModel:
+def write_tiny_clip(directory: pathlib.Path, sizes: TinySizes = TinySizes()) -> CLIPModel:
     """A whole tiny CLIP (text tower too, like openai/clip-vit-large-patch14) and its image processor."""
+    image_size = sizes.clip_image_size
     config = CLIPConfig(
         text_config={"vocab_size": 64, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
                      "num_attention_heads": 2, "max_position_embeddings": 16, "bos_token_id": 0, "eos_token_id": 1,
                      "pad_token_id": 1},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3, "num_attention_heads": 2,
-                       "image_size": CLIP_IMAGE_SIZE, "patch_size": 14},
+        vision_config={"hidden_size": sizes.clip_hidden, "intermediate_size": 2 * sizes.clip_hidden,
+                       "num_hidden_layers": sizes.clip_layers, "num_attention_heads": 2,
+                       "image_size": image_size, "patch_size": 14},
         projection_dim=16,
     )
     model = CLIPModel(config)
     with quiet_transformers():
         model.save_pretrained(directory)
-    size = {"shortest_edge": CLIP_IMAGE_SIZE}
-    CLIPImageProcessorPil(size=size, crop_size={"height": CLIP_IMAGE_SIZE, "width": CLIP_IMAGE_SIZE}).save_pretrained(
-        directory
-    )
+    size = {"shortest_edge": image_size}
+    CLIPImageProcessorPil(size=size, crop_size={"height": image_size, "width": image_size}).save_pretrained(directory)
     return model
 
 
-def write_tiny_dinov2(directory: pathlib.Path) -> Dinov2Model:
-    """A tiny DINOv2 (3 blocks, patch 14) as a save_pretrained directory."""
-    config = Dinov2Config(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, mlp_ratio=2,
-                          image_size=TINY_FUSION.input_size, patch_size=14)
+def write_tiny_dinov2(directory: pathlib.Path, sizes: TinySizes = TinySizes()) -> Dinov2Model:
+    """A tiny DINOv2 (patch 14) as a save_pretrained directory."""
+    config = Dinov2Config(hidden_size=sizes.dinov2_hidden, num_hidden_layers=sizes.dinov2_layers,
+                          num_attention_heads=sizes.dinov2_heads, mlp_ratio=2,
+                          image_size=sizes.fusion_input_size, patch_size=14)
     model = Dinov2Model(config)
     with quiet_transformers():
         model.save_pretrained(directory)
     return model
 
 
-def tiny_sam_config() -> SamConfig:
+def tiny_sam_config(sizes: TinySizes = TinySizes()) -> SamConfig:
     """SAM with a 2-block ViT at 128 px (8x8 grid, one windowed and one global block) and SAM's decoder."""
     return SamConfig(
-        vision_config={"hidden_size": 32, "output_channels": OUT_DIM, "num_hidden_layers": 2,
+        vision_config={"hidden_size": 32, "output_channels": sizes.prompt_dim, "num_hidden_layers": 2,
                        "num_attention_heads": 2, "image_size": 128, "patch_size": 16, "mlp_dim": 64,
-                       "window_size": 4, "global_attn_indexes": [1], "num_pos_feats": OUT_DIM // 2},
-        prompt_encoder_config={"hidden_size": OUT_DIM, "image_size": 128, "patch_size": 16},
-        mask_decoder_config={"hidden_size": OUT_DIM, "mlp_dim": 64, "num_hidden_layers": 2, "iou_head_hidden_dim": 32},
+                       "window_size": 4, "global_attn_indexes": [1], "num_pos_feats": sizes.prompt_dim // 2},
+        prompt_encoder_config={"hidden_size": sizes.prompt_dim, "image_size": 128, "patch_size": 16},
+        mask_decoder_config={"hidden_size": sizes.prompt_dim, "mlp_dim": sizes.decoder_mlp,
+                             "num_hidden_layers": sizes.decoder_layers, "iou_head_hidden_dim": 32},
     )
 
 
-def tiny_llama_config(vocab_size: int) -> LlamaConfig:
-    return LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
+def tiny_llama_config(vocab_size: int, sizes: TinySizes = TinySizes()) -> LlamaConfig:
+    return LlamaConfig(vocab_size=vocab_size, hidden_size=sizes.llm_hidden, intermediate_size=sizes.llm_intermediate,
+                       num_hidden_layers=sizes.llm_layers, num_attention_heads=sizes.llm_heads,
+                       num_key_value_heads=sizes.llm_heads, max_position_embeddings=2048,
                        pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
 
@@ -176,29 +224,32 @@ def _steer_to_seg(llm: LlamaForCausalLM, tokenizer: LisaTokenizer) -> None:
         head[following] = 4.0 * embeddings[current] / embeddings[current].norm()
 
 
-def write_tiny_lisa(directory: pathlib.Path, vision_tower: pathlib.Path, clip: CLIPModel) -> pathlib.Path:
+def write_tiny_lisa(directory: pathlib.Path, vision_tower: pathlib.Path, clip: CLIPModel,
+                    sizes: TinySizes = TinySizes(), corpus: Iterable[str] = ()) -> pathlib.Path:
     """A tiny LISA-7B-v1-layout checkpoint (2 shards) whose config names ``vision_tower``."""
-    tokenizer = write_tiny_tokenizer(directory)
-    llama_config = tiny_llama_config(len(tokenizer))
+    tokenizer = write_tiny_tokenizer(directory, sizes.vocab_size, corpus)
+    llama_config = tiny_llama_config(len(tokenizer), sizes)
     llm = LlamaForCausalLM(llama_config)
     _steer_to_seg(llm, tokenizer)
     hidden, clip_hidden = llama_config.hidden_size, clip.config.vision_config.hidden_size
     projector = torch.nn.Linear(clip_hidden, hidden)
-    text_fcs = text_hidden_projection(hidden, OUT_DIM)
-    sam_config = tiny_sam_config()
+    text_fcs = text_hidden_projection(hidden, sizes.prompt_dim)
+    sam_config = tiny_sam_config(sizes)
     sam = {**SamImageEncoder.from_config(sam_config).state_dict(),
            **PartMaskDecoder.from_config(sam_config).state_dict()}
     state = join_lisa_state_dict(llm.state_dict(), projector.state_dict(), text_fcs.state_dict(),
                                  to_segment_anything_keys(sam))
-    config = lisa_config_dict(llama_config, clip_hidden, OUT_DIM, str(vision_tower))
+    config = lisa_config_dict(llama_config, clip_hidden, sizes.prompt_dim, str(vision_tower))
     return write_lisa_checkpoint(directory, config, state, num_shards=2)
 
 
-def write_tiny_checkpoints(out_dir: str | pathlib.Path, kind: str = "lisa", seed: int = 0) -> dict[str, str | None]:
+def write_tiny_checkpoints(out_dir: str | pathlib.Path, kind: str = "lisa", seed: int = 0,
+                           sizes: TinySizes = TinySizes(), corpus: Iterable[str] = ()) -> dict[str, str | None]:
     """Write a tiny ``kind`` checkpoint and its towers under ``out_dir``.
 
     Returns ``dict(checkpoint=..., vision_tower=..., dinov2=...)`` (``dinov2`` None for LISA),
-    ready for ``load_segmenter(kind=kind, **paths)``.
+    ready for ``load_segmenter(kind=kind, **paths)``. ``sizes`` and the tokenizer ``corpus``
+    let a training recipe build a bigger from-scratch model the same way.
     """
     if kind not in TINY_KINDS:
         raise ValueError(f"kind={kind!r} is not one of {TINY_KINDS}")
@@ -206,11 +257,11 @@ def write_tiny_checkpoints(out_dir: str | pathlib.Path, kind: str = "lisa", seed
     clip_dir, lisa_dir = out_dir / "clip-vit-tiny", out_dir / "lisa-tiny"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        clip = write_tiny_clip(clip_dir)
-        write_tiny_lisa(lisa_dir, clip_dir, clip)
+        clip = write_tiny_clip(clip_dir, sizes)
+        write_tiny_lisa(lisa_dir, clip_dir, clip, sizes, corpus)
         if kind == "lisa":
             return {"checkpoint": str(lisa_dir), "vision_tower": str(clip_dir), "dinov2": None}
         dinov2_dir, pisa_dir = out_dir / "dinov2-tiny", out_dir / "pisa-tiny"
-        write_tiny_dinov2(dinov2_dir)
-        save_pisa(pisa_from_lisa(lisa_dir, dinov2_dir, clip_dir, TINY_FUSION, seed=seed), pisa_dir)
+        write_tiny_dinov2(dinov2_dir, sizes)
+        save_pisa(pisa_from_lisa(lisa_dir, dinov2_dir, clip_dir, sizes.fusion, seed=seed), pisa_dir)
     return {"checkpoint": str(pisa_dir), "vision_tower": str(clip_dir), "dinov2": str(dinov2_dir)}

@@ -27,7 +27,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from ..datasets.camera_calibration import CameraCalibration
+from ..datasets.camera_info_fields import CameraInfoFields
 from ..datasets.image_messages import (  # noqa: F401 - re-exported: the node's conversions in one place
     COLOR_ENCODINGS, DEPTH_ENCODINGS, IMAGE_ENCODINGS, image_layout, depth_to_numpy, image_to_numpy, image_to_rgb)
 from ..geometry import Intrinsics
@@ -121,7 +121,7 @@ def header_at(stamp_ns: int, frame_id: str) -> Header:
     return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
 
 
-def calibration_to_camera_info(calibration: CameraCalibration, header: Header | None = None) -> CameraInfo:
+def calibration_to_camera_info(calibration: CameraInfoFields, header: Header | None = None) -> CameraInfo:
     """A ``CameraInfo`` with ``calibration``'s size, matrices and distortion."""
     return CameraInfo(header=header or Header(), width=calibration.width, height=calibration.height,
                       distortion_model=calibration.distortion_model, d=list(calibration.d),

@@ -6,8 +6,10 @@ else a synthetic table-top frame), sends the instruction, receives the
 ``PartSegmentation`` and writes to ``--out``: ``overlay.png``, ``part_points.ply``,
 ``summary.json`` and the node's log.
 
-Without weights (--lisa or --pisa) it uses a tiny randomly initialised model written on
-the spot: everything runs for real, but its mask is meaningless.
+Without weights (--lisa or --pisa) it uses a tiny model written on the spot. Whether the
+model is trained comes from the node (``model_warning`` on /diagnostics, from the
+checkpoint's provenance.json): an untrained one, such as the tiny random PISA, is warned
+about in the output, the overlay and summary.json.
 """
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ import cv2
 import numpy as np
 
 INSTRUCTION = "If I want to cut the bread, which part of the knife should I hold?"
-TINY_WARNING = ("this run used a tiny RANDOMLY INITIALISED model (no weights given): the pipeline is real, "
-                "but the mask is meaningless. Pass --pisa/--lisa (make demo PISA=... or LISA=...) for real results.")
+TINY_NOTE = ("no weights given, so this ran the package's tiny built-in model, which has never seen real images. "
+             "Pass --pisa/--lisa (make demo PISA=... or LISA=...) for real results.")
 FRAME_PERIOD_S = 0.5
 TINY_PATHS = ("model_checkpoint", "model_vision_tower", "model_dinov2")
 
@@ -112,20 +114,25 @@ def run_demo(args: argparse.Namespace) -> dict:
             wait_until(client.connected, 30, node, "the node's topics to connect")
             ready_s = time.monotonic() - started
             stamp = time.time_ns()
+            diagnostics = {}
 
             def frame_synchronised():
-                nonlocal stamp
+                nonlocal stamp, diagnostics
                 stamp = time.time_ns()
                 client.publish_frame(frame.messages(stamp))
-                return int(client.latest_diagnostics().get("frames_synchronised", 0)) > 0
+                diagnostics = client.latest_diagnostics()
+                return int(diagnostics.get("frames_synchronised", 0)) > 0
 
             wait_until(frame_synchronised, 30, node, "the node to receive the frame", period=FRAME_PERIOD_S)
+            # Published after activation (it counts our frame): the loaded model's warning, if any.
+            model_warning = diagnostics.get("model_warning", "")
             sent = time.monotonic()
             client.publish_instruction(args.instruction)
             received = client.wait_for_result(lambda msg: msg.instruction == args.instruction, args.timeout)
             round_trip_ms = (received.at - sent) * 1e3
         summary = write_outputs(args.out, frame, received.msg, dict(
-            frame_source=frame_source, tiny=tiny, parameters=parameters, node_ready_s=round(ready_s, 2),
+            frame_source=frame_source, tiny=tiny, model_warning=model_warning, parameters=parameters,
+            node_ready_s=round(ready_s, 2),
             instruction_to_result_ms=round(round_trip_ms, 1)))
     return summary
 
@@ -138,8 +145,8 @@ def write_outputs(out: pathlib.Path, frame, result, context: dict) -> dict:
     mask = np.zeros(frame.rgb.shape[:2], bool) if result.mask.width == 0 else image_to_numpy(result.mask) > 0
     overlay = overlay_mask(frame.rgb, mask)
     lines = [f"instruction: {result.instruction}", f"answer: {result.answer}", f"status: {result.status}"]
-    if context["tiny"]:
-        lines.append("TINY RANDOM MODEL: this mask is meaningless")
+    if context["model_warning"]:
+        lines.append("UNTRAINED MODEL: this mask is noise")
     overlay[: 12 + 24 * len(lines)] //= 3  # a dark band keeps the text readable
     for row, line in enumerate(lines):
         cv2.putText(overlay, line[:110], (10, 25 + 24 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
@@ -168,8 +175,9 @@ def write_outputs(out: pathlib.Path, frame, result, context: dict) -> dict:
                   "height": int(frame.rgb.shape[0]), "frame_id": result.header.frame_id},
         "model": {key: ("(tiny, in a temporary folder)" if context["tiny"] and key in TINY_PATHS else value)
                   for key, value in context["parameters"].items() if key.startswith("model_")},
-        "tiny_random_model": context["tiny"],
-        "warning": TINY_WARNING if context["tiny"] else "",
+        "tiny_model": context["tiny"],
+        "untrained": bool(context["model_warning"]),
+        "warning": context["model_warning"],
         "files": ["overlay.png", "part_points.ply", "summary.json", "node.log"],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -202,8 +210,10 @@ def main(argv=None) -> int:
           f"{summary['num_points']} part points; model {summary['timings_ms']['model']} ms, instruction -> result "
           f"{summary['timings_ms']['instruction_to_result']} ms")
     print(f"demo: wrote {', '.join(summary['files'])} to {args.out}/")
-    if summary["tiny_random_model"]:
-        print(f"demo: NOTE {TINY_WARNING}")
+    if summary["warning"]:
+        print(f"demo: WARNING {summary['warning']}")
+    if summary["tiny_model"]:
+        print(f"demo: NOTE {TINY_NOTE}")
     return 0
 
 

@@ -126,6 +126,8 @@ class PerceptionNode(LifecycleNode):
             self.get_logger().error(self.error)
             return TransitionCallbackReturn.FAILURE
         self.error = ""
+        if segmenter.warning:  # e.g. an untrained PISA: once per load, and on /diagnostics while loaded
+            self.get_logger().warning(segmenter.warning)
         with self._model_lock:
             self._segmenter = segmenter
             self._pipeline = PartPipeline(segmenter, self.config)
@@ -418,6 +420,7 @@ class PerceptionNode(LifecycleNode):
             "model_state": self.model_state,
             "error": self.error,
             "model_kind": config.model_kind if config else "",
+            "model_warning": self._model_warning(),
             "instruction_mode": config.instruction_mode if config else "",
             "instruction": (policy.instruction or "") if policy else "",
             "depth": f"2D only: {no_depth_reason}" if no_depth_reason else "3D",
@@ -443,7 +446,14 @@ class PerceptionNode(LifecycleNode):
             return DiagnosticStatus.WARN, "active, no synchronised frame yet"
         if no_depth_reason:
             return DiagnosticStatus.WARN, f"2D only: {no_depth_reason}"
+        if self._model_warning():
+            return DiagnosticStatus.WARN, f"active; {self._model_warning()}"
         return DiagnosticStatus.OK, "active"
+
+    def _model_warning(self) -> str:
+        """What is wrong with the loaded model (``PartSegmenter.warning``), "" when nothing or none loaded."""
+        segmenter = self._segmenter
+        return (segmenter.warning or "") if segmenter is not None else ""
 
 
 def main(args=None) -> None:

@@ -19,6 +19,7 @@ PROVENANCE = {"model_kind": "kind", "model_checkpoint": "checkpoint", "model_vis
               "model_stop_at_seg": "stop_at_seg", "model_max_new_tokens": "max_new_tokens",
               "instruction_mode": "instruction_mode", "reason_every_n": "reason_every_n", "sync_slop": "sync_slop"}
 CONNECT_TIMEOUT_S = 20.0
+DIAGNOSTICS_WAIT_S = 3.0  # the node publishes /diagnostics every diagnostics_period (1 s by default)
 
 
 def wait_until_active(client: PerceptionClient, timeout: float,
@@ -41,9 +42,15 @@ def wait_until_active(client: PerceptionClient, timeout: float,
 
 
 def node_provenance(client: PerceptionClient) -> dict:
-    """What the node runs, from its parameters (model, mode, instruction handling)."""
+    """What the node runs, from its parameters (model, mode, instruction handling), and the warning
+    it reports on /diagnostics about its model (e.g. an untrained PISA), "" when none."""
     values = client.get_parameters(list(PROVENANCE))
-    return {"node": "/" + client.node_name, **{key: values[name] for name, key in PROVENANCE.items()}}
+    deadline = time.monotonic() + DIAGNOSTICS_WAIT_S
+    while not client.latest_diagnostics() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    warning = client.latest_diagnostics().get("model_warning", "")
+    return {"node": "/" + client.node_name, **{key: values[name] for name, key in PROVENANCE.items()},
+            "warning": warning}
 
 
 def replay_with_node(config: ReplayConfig, client: PerceptionClient, topics: TopicTransport,
@@ -53,7 +60,7 @@ def replay_with_node(config: ReplayConfig, client: PerceptionClient, topics: Top
     config.check()
     wait_until_active(client, startup_timeout, node_failure)
     model = node_provenance(client)
-    warnings = []
+    warnings = [model["warning"]] if model["warning"] else []
     if config.source == "instructpart" and model["mode"] != default_mode("instructpart"):
         warnings.append(f"the node runs model_mode {model['mode']}; the paper's InstructPart protocol (LISA's "
                         "validate()) is teacher_forced")

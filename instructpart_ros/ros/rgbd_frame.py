@@ -12,7 +12,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from instructpart_ros.datasets.camera_calibration import read_camera_calibration
+from instructpart_ros.datasets.camera_info_fields import read_camera_info_fields
 from instructpart_ros.datasets.rgbd_images import RgbdImages, load_rgbd_files
 
 from .conversions import calibration_to_camera_info, header_at, numpy_to_image
@@ -57,7 +57,7 @@ def images_to_messages(images: RgbdImages) -> Tuple[Image, Optional[Image], Opti
 
 def camera_info_from_yaml(path: pathlib.Path) -> CameraInfo:
     """A ``CameraInfo`` from a camera_info YAML (``image_width``, ``k``, ``p``, ...; ROS or flat lists)."""
-    return calibration_to_camera_info(read_camera_calibration(path))
+    return calibration_to_camera_info(read_camera_info_fields(path))
 
 
 def load_rgbd_frame(color_png, depth_png, camera_info_yaml, frame_id: Optional[str] = None) -> RgbdFrame:
