@@ -30,6 +30,8 @@ class Result:
         self.timings = {{}}
 
 class StubSegmenter:
+    warning = ""  # what a real segmenter says about an untrained checkpoint
+
     def _mask(self, rgb, files):
         mask = np.zeros(rgb.shape[:2], dtype=bool)
         for name in files or ():

@@ -10,7 +10,7 @@ from bag_writing import (Record, camera_info_fields, compressed_color_fields, co
                          string_fields, write_bag)
 from instructpart_ros.datasets.bag_annotations import load_bag_annotations
 from instructpart_ros.datasets.compressed_images import decode_compressed_depth, encode_compressed_depth
-from instructpart_ros.datasets.errors import DatasetError
+from instructpart_ros.evaluation.dataset import DatasetError
 from instructpart_ros.datasets.instruction_forms import parse_part_name
 from instructpart_ros.datasets.rosbag_frames import BagError, BagFrame, BagInstruction, BagRecording, BagTopics
 from instructpart_ros.datasets.tasksets import load_taskset

@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
-from .errors import DatasetError
+from instructpart_ros.evaluation.dataset import DatasetError
 
 STAMP_TOLERANCE_NS = 1_000_000  # a mask's stamp matches a frame within 1 ms (float seconds round)
 

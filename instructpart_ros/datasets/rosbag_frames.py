@@ -30,9 +30,10 @@ from typing import Deque, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
+from instructpart_ros.evaluation.dataset import DatasetError
+
 from .camera_info_fields import CameraInfoFields
 from .compressed_images import decode_compressed_color, decode_compressed_depth
-from .errors import DatasetError
 from .image_messages import depth_to_numpy, image_to_rgb
 from .rgbd_images import RgbdImages
 

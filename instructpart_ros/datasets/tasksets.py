@@ -30,13 +30,12 @@ import os
 import pathlib
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
-from .errors import DatasetError
-from .tabletop_tasks import TabletopTask, load_tabletop_tasks
+from instructpart_ros.evaluation.dataset import DatasetError, TabletopTask, load_tabletop_tasks
 
 DEFAULT_INSTRUCTIONS = {
     "human": "If I want to {task}, which part of the {object} should I hold?",
@@ -84,6 +83,19 @@ class TaskSet:
     frames: Mapping[str, TaskFrame]
     tasks: Tuple[TaskSetTask, ...]
     table_tasks: Tuple[TabletopTask, ...] = ()
+    # Frames from an InstructPart-layout split with depth (e.g. instructpart synth): the split's
+    # folder, the tasks each scene of an object gets, and how many scenes (None: all).
+    split: Optional[pathlib.Path] = None
+    tasks_by_object: Mapping[str, Tuple[dict, ...]] = field(default_factory=dict)
+    scenes: Optional[int] = None
+
+    def with_frames(self, frames: Mapping[str, TaskFrame]) -> "TaskSet":
+        """This split-backed set with the split's ``frames`` and, on each, the tasks of its object."""
+        entries = [dict(entry, frame=frame.id, object=object_name)
+                   for frame in frames.values() for object_name in frame.objects
+                   for entry in self.tasks_by_object.get(object_name, ())]
+        tasks = _tasks(entries, frames, self.table_tasks, f"{self.path} tasks_by_object") if entries else ()
+        return replace(self, frames=dict(frames), tasks=tasks)
 
     def instruction(self, variant: str, task: TaskSetTask) -> str:
         if variant not in self.instructions:
@@ -113,7 +125,10 @@ def _path(value, base: pathlib.Path, where: str) -> pathlib.Path:
     if not isinstance(value, str) or not value:
         raise DatasetError(f"{where} must be a non-empty path string, found {value!r}")
     path = pathlib.Path(_expand(value, where))
-    return path if path.is_absolute() else base / path
+    if path.is_absolute():
+        return path
+    # A relative path from an environment variable means what it means in the shell: from the working folder.
+    return path.resolve() if value.startswith("$") else base / path
 
 
 def _mapping(value, where: str) -> dict:
@@ -189,20 +204,41 @@ def load_taskset(path: str | pathlib.Path) -> TaskSet:
                     _mapping(document.get("instructions", DEFAULT_INSTRUCTIONS), f"{where} instructions").items()}
     if not instructions:
         raise DatasetError(f"{where}: instructions: must name at least one variant")
+    table_tasks: Tuple[TabletopTask, ...] = ()
+    if "table_tasks" in document:
+        table_tasks = tuple(load_tabletop_tasks(_path(document["table_tasks"], path.parent, f"{where} table_tasks")))
+    name = str(document.get("name", path.stem))
+    if "split" in document:
+        return _split_taskset(document, name, path, base, instructions, table_tasks)
     frames_list = document.get("frames")
     if not isinstance(frames_list, list) or not frames_list:
-        raise DatasetError(f"{where} must list frames:")
+        raise DatasetError(f"{where} must list frames: (or name a split: with tasks_by_object:)")
     frames: Dict[str, TaskFrame] = {}
     for index, entry in enumerate(frames_list):
         frame = _frame(entry, index, base, where)
         if frame.id in frames:
             raise DatasetError(f"{where}: frame id {frame.id!r} appears twice")
         frames[frame.id] = frame
-    table_tasks: Tuple[TabletopTask, ...] = ()
-    if "table_tasks" in document:
-        table_tasks = tuple(load_tabletop_tasks(_path(document["table_tasks"], path.parent, f"{where} table_tasks")))
     tasks = _tasks(document.get("tasks"), frames, table_tasks, where)
-    return TaskSet(str(document.get("name", path.stem)), path, instructions, frames, tasks, table_tasks)
+    return TaskSet(name, path, instructions, frames, tasks, table_tasks)
+
+
+def _split_taskset(document: dict, name: str, path: pathlib.Path, base: pathlib.Path, instructions,
+                   table_tasks) -> TaskSet:
+    """A set whose frames come from a split (read by the evaluation layer, see :meth:`TaskSet.with_frames`)."""
+    where = str(path)
+    by_object = _mapping(document.get("tasks_by_object"), f"{where} tasks_by_object")
+    tasks_by_object = {}
+    for object_name, entries in by_object.items():
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("task"), str)
+                                                    for e in entries):
+            raise DatasetError(f"{where} tasks_by_object {object_name!r} must list {{task, part}} entries")
+        tasks_by_object[str(object_name)] = tuple(entries)
+    scenes = document.get("scenes")
+    if scenes is not None and (not isinstance(scenes, int) or scenes < 1):
+        raise DatasetError(f"{where}: scenes must be a positive number of scenes, found {scenes!r}")
+    return TaskSet(name, path, instructions, {}, (), table_tasks, _path(document["split"], base, f"{where} split"),
+                   tasks_by_object, scenes)
 
 
 def _tasks(entries, frames: Mapping[str, TaskFrame], table_tasks, where: str) -> Tuple[TaskSetTask, ...]:

@@ -1,5 +1,4 @@
-"""Reader for the InstructPart dataset (the table-top task list's reader lives in
-``instructpart_ros.datasets.tabletop_tasks`` and is re-exported here).
+"""Readers for the InstructPart dataset and the table-top task list.
 
 InstructPart's released layout (see the dataset README)::
 
@@ -24,14 +23,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
+import yaml
 from PIL import Image
-
-from instructpart_ros.datasets.errors import DatasetError
-from instructpart_ros.datasets.tabletop_tasks import TabletopTask, load_tabletop_tasks
-
-__all__ = ["INSTRUCTION_DESCRIPTIONS", "INSTRUCTION_NAMES", "DatasetError", "InstructPartSample", "TabletopTask",
-           "available_splits", "check_instruction_name", "check_sample_files", "load_split",
-           "load_tabletop_tasks", "read_rgb", "sample_id", "split_dir"]
 
 # The six instructions of a sample, in the dataset's order. TRPS = task reasoning
 # part segmentation, ORPS = oracle referring part segmentation (part named outright).
@@ -46,6 +39,10 @@ INSTRUCTION_DESCRIPTIONS = {
 INSTRUCTION_NAMES = tuple(INSTRUCTION_DESCRIPTIONS)
 _PART_KEYS = ("object", "part", "affordance", "action")
 _TRAIN_SPLIT = re.compile(r"train\d+")
+
+
+class DatasetError(ValueError):
+    """The dataset on disk does not match the released InstructPart layout."""
 
 
 @dataclass(frozen=True)
@@ -214,3 +211,42 @@ def read_rgb(sample: InstructPartSample) -> np.ndarray:
     not applied, so the image stays aligned with its mask)."""
     with Image.open(sample.image_path) as image:
         return np.asarray(image.convert("RGB"))
+
+
+# --- table-top tasks (part-selection accuracy) ------------------------------------------
+
+@dataclass(frozen=True)
+class TabletopTask:
+    """A table-top grasping task and the object part a robot should grasp for it."""
+
+    scene: str
+    task: str
+    object: str
+    part: str
+
+
+def load_tabletop_tasks(path: str | pathlib.Path) -> list[TabletopTask]:
+    """Read ``shapegrasp_table_tasks.yaml`` (``scenes: {scene: [{task, object, part}]}``)."""
+    path = pathlib.Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError as error:
+        raise DatasetError(f"table-top task file {path} does not exist") from error
+    except yaml.YAMLError as error:
+        raise DatasetError(f"{path} is not valid YAML: {error}") from error
+    scenes = document.get("scenes") if isinstance(document, dict) else None
+    if not isinstance(scenes, dict) or not scenes:
+        raise DatasetError(f"{path} must hold 'scenes:' mapping scene names to task lists")
+    tasks = []
+    for scene, entries in scenes.items():
+        if not isinstance(entries, list):
+            raise DatasetError(f"{path}: scene {scene!r} must be a list of "
+                               "{task, object, part} entries")
+        for index, entry in enumerate(entries):
+            fields = ("task", "object", "part")
+            if not isinstance(entry, dict) or not all(
+                    isinstance(entry.get(key), str) and entry[key] for key in fields):
+                raise DatasetError(f"{path}: scene {scene!r} entry {index} must have non-empty "
+                                   f"task, object and part strings, found {entry!r}")
+            tasks.append(TabletopTask(str(scene), entry["task"], entry["object"], entry["part"]))
+    return tasks

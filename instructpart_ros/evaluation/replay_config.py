@@ -9,12 +9,11 @@ from typing import List, Optional
 
 from instructpart_ros.datasets.bag_annotations import load_bag_annotations
 from instructpart_ros.datasets.rosbag_frames import BagRecording, BagTopics
-from instructpart_ros.datasets.tasksets import load_taskset
 from instructpart_ros.package_files import find_share_file
 
 from .replay import RecordingReplay, ReplayOptions, SampleTransport, StreamTransport, replay_items
 from .dataset import INSTRUCTION_NAMES
-from .replay_items import instructpart_items, parse_variants, taskset_items
+from .replay_items import instructpart_items, load_replay_taskset, parse_variants, taskset_items
 
 SOURCES = ("instructpart", "taskset", "bag")
 BAG_SUFFIXES = (".mcap", ".db3", ".bag")
@@ -117,7 +116,7 @@ def run_replay(config: ReplayConfig, model: dict, samples: Optional[SampleTransp
         items = instructpart_items(config.dataset, config.split, variants, config.limit)
         return replay_items(items, samples, options)
     if config.source == "taskset":
-        taskset = load_taskset(taskset_path(config.dataset))
+        taskset = load_replay_taskset(taskset_path(config.dataset))
         variants = parse_variants(config.instruction, list(taskset.instructions))
         items = taskset_items(taskset, variants, config.out / "frames", config.topics, config.sync_slop)
         if config.limit is not None:

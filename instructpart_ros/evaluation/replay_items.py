@@ -17,7 +17,8 @@ import cv2
 
 from instructpart_ros.datasets.rgbd_images import RgbdImages, load_rgbd_files
 from instructpart_ros.datasets.rosbag_frames import BagTopics, read_frame_at
-from instructpart_ros.datasets.tasksets import TaskFrame, TaskSet
+from instructpart_ros.datasets.rgbd_files import CAMERA_INFO_FILE, depth_path
+from instructpart_ros.datasets.tasksets import TaskFrame, TaskSet, load_taskset
 
 from .dataset import InstructPartSample, check_sample_files, load_split, read_rgb
 
@@ -79,6 +80,31 @@ def instructpart_items(root, split: str, variants: Sequence[str], limit: Optiona
             masks = {sample.part: sample.mask_path, **parts[(_photo_stem(sample), sample.object)]}
             items.append(ReplayItem(variant, sample, sample.instruction(variant), loader(sample), masks))
     return items
+
+
+def split_frames(split_dir: pathlib.Path, scenes: Optional[int] = None) -> Dict[str, TaskFrame]:
+    """The frames of an InstructPart-layout split with depth (``instructpart synth``): one per photo,
+    with the masks of every annotated part of its object(s); the first ``scenes`` photos."""
+    split_dir = pathlib.Path(split_dir)
+    grouped: Dict[str, List[InstructPartSample]] = {}
+    for sample in load_split(split_dir.parent, split_dir.name, check_files=False):
+        stem = _photo_stem(sample)
+        if stem in grouped or scenes is None or len(grouped) < scenes:
+            grouped.setdefault(stem, []).append(sample)
+    frames = {}
+    for stem, samples in grouped.items():
+        objects: Dict[str, Dict[str, pathlib.Path]] = {}
+        for sample in samples:
+            objects.setdefault(sample.object, {})[sample.part] = sample.mask_path
+        frames[stem] = TaskFrame(stem, objects, color=samples[0].image_path, depth=depth_path(samples[0]),
+                                 camera_info=split_dir / CAMERA_INFO_FILE)
+    return frames
+
+
+def load_replay_taskset(path: pathlib.Path) -> TaskSet:
+    """A task-set manifest, its frames read from its split when it names one."""
+    taskset = load_taskset(path)
+    return taskset if taskset.split is None else taskset.with_frames(split_frames(taskset.split, taskset.scenes))
 
 
 def taskset_items(taskset: TaskSet, variants: Sequence[str], frames_dir: pathlib.Path,

@@ -34,6 +34,9 @@ def wait_until_active(client: PerceptionClient, timeout: float,
         state = client.lifecycle_state(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
         if state == "active":
             return
+        error = client.latest_diagnostics().get("error")
+        if error and state in ("unconfigured", "inactive"):  # a failed configure or model load: it stays so
+            raise RuntimeError(f"the perception node /{client.node_name} is {state}: {error}")
         time.sleep(0.2)
     seen = f"it is {state}" if state else "it does not answer on /" + client.node_name + "/get_state"
     raise RuntimeError(f"the perception node /{client.node_name} did not become active within {timeout:g} s ({seen}): "
