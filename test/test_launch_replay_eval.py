@@ -110,3 +110,40 @@ def test_the_replay_executable_is_installed_by_the_build():
     share = pathlib.Path(get_package_prefix("instructpart_ros")) / "share" / "instructpart_ros"
     assert (share / "launch" / "replay_eval.launch.py").is_file()
     assert (share / "config" / "tasksets" / "shapegrasp_knife.yaml").is_file()
+
+
+def doc_section(title):
+    text = (ROOT / "docs" / "replay_evaluation.md").read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end]
+
+
+def test_every_replay_parameter_is_documented_with_its_default():
+    import re
+
+    from instructpart_ros.ros.replay_parameters import REPLAY_PARAMETERS
+
+    def shown(default):
+        return str(default).lower() if isinstance(default, bool) else ('""' if default == "" else str(default))
+
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", doc_section("Parameters"), flags=re.MULTILINE)
+    assert rows == [(spec.name, shown(spec.default)) for spec in REPLAY_PARAMETERS]
+
+
+def test_the_documented_coverage_is_the_shipped_task_sets(data_root, monkeypatch):
+    import re
+
+    from instructpart_ros.datasets.tasksets import load_taskset
+    from instructpart_ros.evaluation.replay_config import taskset_path
+
+    monkeypatch.setenv("INSTRUCTPART_DATA", str(data_root))
+    coverage = load_taskset(taskset_path("shapegrasp_knife")).coverage()
+    rows = re.findall(r"^\| (\w+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$",
+                      doc_section("Task sets"), flags=re.MULTILINE)
+    rows = [tuple(cell.strip() for cell in row) for row in rows if row[0] != "scene"]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [(c["scene"], c["task"], c["object"], c["part"])
+                                                       for c in coverage]
+    assert [r[1] for r in rows if r[4] == "`shapegrasp_knife`"] == [c["task"] for c in coverage if c["covered_by"]]
+    synthetic = [r[1] for r in rows if r[5] == "`synth_tabletop`"]
+    assert synthetic == ["pick up the mug", "pick up the screwdriver", "cut the bread", "cut the steak"]
