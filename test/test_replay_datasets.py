@@ -58,7 +58,7 @@ def manifest(tmp_path, **changes):
     ({"frames": [{"id": "f", "color": "c.png", "depth": "d.png", "objects": {"mug": {"handle": "h.png"}}}]},
      "depth and camera_info go together"),
     ({"frames": [{"id": "f", "bag": "run", "objects": {"mug": {"handle": "h.png"}}}]},
-     "a bag frame needs stamp: (the colour image's header stamp in seconds) or stamp_ns:"),
+     "a bag frame needs stamp_ns: (integer nanoseconds) or stamp: (seconds), the colour image's header stamp"),
 ])
 def test_manifest_mistakes_name_the_entry(tmp_path, changes, message):
     with pytest.raises(DatasetError) as error:

@@ -13,28 +13,12 @@ import pytest
 
 from instructpart_ros.cli import main
 from instructpart_ros.evaluation.dataset import load_split
-from instructpart_ros.model.tiny import write_tiny_checkpoints
 from instructpart_ros.ros.node_process import NodeProcess
 from replay_support import STUB_PARAMETERS, metrics_of, read_log, replay_domain, stub_prelude
-from test_evaluation_support import write_small_dataset
+from test_cli_eval_model import model_args, small_root, tiny_pisa  # noqa: F401 - fixtures shared with eval's test
 
 VARIANTS = "human,op"  # one task instruction (TRPS), one part name (ORPS)
 LIMIT = 3  # samples of the small split through the tiny model
-
-
-@pytest.fixture(scope="module")
-def small_root(instructpart_root, tmp_path_factory):
-    return write_small_dataset(instructpart_root, tmp_path_factory.mktemp("data") / "InstructPart")
-
-
-@pytest.fixture(scope="module")
-def tiny_pisa(tmp_path_factory):
-    return write_tiny_checkpoints(tmp_path_factory.mktemp("tiny_pisa"), kind="pisa", seed=0)
-
-
-def model_args(paths):
-    return ["--checkpoint", str(paths["checkpoint"]), "--kind", "pisa", "--vision-tower", str(paths["vision_tower"]),
-            "--dinov2", str(paths["dinov2"]), "--device", "cpu", "--dtype", "float32"]
 
 
 def scores(section):

@@ -21,9 +21,9 @@ import pathlib
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
-import yaml
-
 from instructpart_ros.evaluation.dataset import DatasetError
+
+from .yaml_files import read_yaml, stamp_ns_of_entry
 
 STAMP_TOLERANCE_NS = 1_000_000  # a mask's stamp matches a frame within 1 ms (float seconds round)
 
@@ -57,25 +57,10 @@ class BagAnnotations:
         return None
 
 
-def _stamp(entry: dict, where: str) -> int:
-    if isinstance(entry.get("stamp_ns"), int):
-        return entry["stamp_ns"]
-    stamp = entry.get("stamp")
-    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
-        return int(round(float(stamp) * 1e9))
-    raise DatasetError(f"{where} needs stamp_ns: (integer nanoseconds) or stamp: (seconds), the colour "
-                       "image's header stamp")
-
-
 def load_bag_annotations(path: str | pathlib.Path, bag_start_ns: int) -> BagAnnotations:
     """Read an annotation file; instruction ``time`` is seconds after ``bag_start_ns``."""
     path = pathlib.Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise DatasetError(f"annotation file {path} does not exist") from None
-    except yaml.YAMLError as error:
-        raise DatasetError(f"{path} is not valid YAML: {error}") from None
+    document = read_yaml(path, "annotation file")
     if not isinstance(document, dict) or not ({"instructions", "masks"} & set(document)):
         raise DatasetError(f"{path} must hold instructions: and/or masks: lists")
     instructions: List[TimedInstruction] = []
@@ -93,7 +78,7 @@ def load_bag_annotations(path: str | pathlib.Path, bag_start_ns: int) -> BagAnno
         if not isinstance(entry, dict) or not isinstance(entry.get("parts"), dict) or not entry["parts"] \
                 or not isinstance(entry.get("object"), str):
             raise DatasetError(f"{where} needs object: and parts: {{part: mask file}}, found {entry!r}")
-        stamp = _stamp(entry, where)
+        stamp = stamp_ns_of_entry(entry, where)
         if stamp in masks:
             raise DatasetError(f"{where}: stamp {stamp} is annotated twice")
         masks[stamp] = FrameMasks(stamp, entry["object"],

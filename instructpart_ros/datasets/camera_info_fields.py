@@ -8,9 +8,10 @@ from dataclasses import dataclass, replace
 from typing import Tuple
 
 import numpy as np
-import yaml
 
 from instructpart_ros.geometry import Intrinsics
+
+from .yaml_files import read_yaml
 
 MATRIX_SIZES = {"k": 9, "r": 9, "p": 12}
 # camera_calibration_parsers' long names for the same matrices
@@ -70,12 +71,7 @@ def read_camera_info_fields(path: str | pathlib.Path) -> CameraInfoFields:
     """A camera_info YAML: ``image_width``, ``image_height``, ``k``/``p``/``r``/``d`` as flat lists,
     or camera_calibration_parsers' ``camera_matrix: {rows, cols, data}`` layout."""
     path = pathlib.Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"camera_info file {path} does not exist") from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    data = read_yaml(path, "camera_info file")
     if not isinstance(data, dict) or "image_width" not in data or "image_height" not in data \
             or not ({"k", "p", "camera_matrix", "projection_matrix"} & set(data)):
         raise ValueError(f"{path} is not a camera_info YAML: expected image_width, image_height and k or p")

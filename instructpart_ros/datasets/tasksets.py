@@ -33,9 +33,9 @@ import string
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Tuple
 
-import yaml
-
 from instructpart_ros.evaluation.dataset import DatasetError, TabletopTask, load_tabletop_tasks
+
+from .yaml_files import read_yaml, stamp_ns_of_entry
 
 DEFAULT_INSTRUCTIONS = {
     "human": "If I want to {task}, which part of the {object} should I hold?",
@@ -165,7 +165,7 @@ def _frame(entry, index: int, base: pathlib.Path, where: str) -> TaskFrame:
     if not objects:
         raise DatasetError(f"{where} has no objects: list each object's part masks under objects:")
     if "bag" in entry:
-        stamp_ns = _stamp_ns(entry, where)
+        stamp_ns = stamp_ns_of_entry(entry, f"{where}: a bag frame")
         topics = {str(k): str(v) for k, v in _mapping(entry.get("topics", {}), f"{where} topics").items()}
         return TaskFrame(frame_id, objects, bag=_path(entry["bag"], base, f"{where} bag"), stamp_ns=stamp_ns,
                          topics=topics)
@@ -178,25 +178,10 @@ def _frame(entry, index: int, base: pathlib.Path, where: str) -> TaskFrame:
     return TaskFrame(frame_id, objects, color=_path(entry["color"], base, f"{where} color"), **optional)
 
 
-def _stamp_ns(entry: dict, where: str) -> int:
-    if isinstance(entry.get("stamp_ns"), int):
-        return entry["stamp_ns"]
-    stamp = entry.get("stamp")
-    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
-        return int(round(float(stamp) * 1e9))
-    raise DatasetError(f"{where}: a bag frame needs stamp: (the colour image's header stamp in seconds) "
-                       "or stamp_ns:")
-
-
 def load_taskset(path: str | pathlib.Path) -> TaskSet:
     """Read and check a task-set manifest (see the module docstring)."""
     path = pathlib.Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise DatasetError(f"task set manifest {path} does not exist") from None
-    except yaml.YAMLError as error:
-        raise DatasetError(f"{path} is not valid YAML: {error}") from None
+    document = read_yaml(path, "task set manifest")
     where = str(path)
     document = _mapping(document, where)
     base = _path(document["root"], path.parent, f"{where} root") if "root" in document else path.parent
