@@ -2,6 +2,7 @@
 with rosbags) with what real recordings do, annotation files, compressed images, part-name forms."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -251,3 +252,73 @@ def test_part_name_forms_of_the_real_samples(instructpart_root):
             assert parsed == [None, None] + [(part["object"], part["part"])] * 4, part["instruction"]
     assert parse_part_name("pick up the handle of the mug") is None
     assert parse_part_name("  handle   of the  knife ") == ("knife", "handle")
+
+
+# ---------------------------------------------------------------------------- recordings through the runner
+class EchoStream:
+    """A stand-in for the node on its topics: answers each frame with its left quarter, at once."""
+
+    def __init__(self):
+        self.instructions, self.frames = [], []
+
+    def send_instruction(self, text):
+        self.instructions.append(text)
+
+    def send_frame(self, images):
+        self.frames.append(images)
+
+    def wait_result(self, stamp_ns, instruction, timeout):
+        from instructpart_ros.evaluation.replay_scoring import NodeAnswer
+
+        images = next(f for f in reversed(self.frames) if f.stamp_ns == stamp_ns)
+        mask = np.zeros(images.rgb.shape[:2], bool)
+        mask[:, :16] = True
+        return NodeAnswer(mask=mask, status="ok", stamp_ns=stamp_ns, instruction=instruction)
+
+    def drain(self):
+        return []
+
+    def failure(self):
+        return None
+
+
+def test_a_damaged_recording_in_a_folder_is_reported_by_name_and_the_others_play(tmp_path):
+    from instructpart_ros.evaluation.replay_config import ReplayConfig, run_replay
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    instruction = [Record(TOPICS.instruction, "std_msgs/msg/String", T0, string_fields("handle of the mug"))]
+    write_bag(folder / "a_good", camera(3) + instruction, "mcap")
+    damaged = write_bag(folder / "b_damaged.bag", camera(3) + instruction)
+    damaged.write_bytes(damaged.read_bytes()[:2000])
+    stream = EchoStream()
+    config = ReplayConfig(source="bag", dataset=folder, out=tmp_path / "out", progress=False)
+    metrics = run_replay(config, {"kind": "echo", "mode": "generate"}, stream=stream)
+    assert [f.stamp_ns for f in stream.frames] == [T0 + i * 100 * MS for i in range(3)]
+    assert stream.instructions == ["handle of the mug"]
+    assert metrics["timing"]["answered"] == 3
+    (bad,) = metrics["bad_entries"]
+    assert bad["reason"].startswith(f"bag {damaged} cannot be opened") and "rosbag reindex" in bad["reason"]
+    assert metrics["output_bag"]["messages"]["result"] == 0  # the echo sends no serialised results
+    assert metrics["output_bag"]["messages"]["color"] == 3
+
+
+def test_a_task_set_frame_read_from_a_recording_at_its_stamp(tmp_path):
+    from instructpart_ros.evaluation.replay_items import load_replay_taskset, taskset_items
+
+    write_bag(tmp_path / "table", camera(3), "sqlite3")
+    mask = np.zeros((48, 64), np.uint8)
+    mask[:, :16] = 255
+    cv2.imwrite(str(tmp_path / "handle.png"), mask)
+    manifest = tmp_path / "set.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "frames": [{"id": "shelf", "bag": "table", "stamp": (T0 + 200 * MS) / 1e9,
+                    "objects": {"mug": {"handle": "handle.png"}}}],
+        "tasks": [{"frame": "shelf", "task": "pick up the mug", "part": "handle"}]}))
+    (item,) = taskset_items(load_replay_taskset(manifest), ["op"], tmp_path / "frames")
+    images = item.load_images()
+    assert images.stamp_ns == T0 + 200 * MS
+    np.testing.assert_array_equal(images.rgb, RGB[2])
+    np.testing.assert_array_equal(images.depth, DEPTH[2])
+    assert item.instruction == "handle of the mug" and item.sample.image_path == tmp_path / "frames" / "shelf.png"
+    np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(str(item.sample.image_path)), cv2.COLOR_BGR2RGB), RGB[2])
