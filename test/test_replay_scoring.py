@@ -190,6 +190,11 @@ def test_bad_entries_and_unanswered_samples_are_recorded_and_the_run_goes_on(tmp
     metrics = replay_items(items, transport, options)
     assert transport.requests == ["grasp silent"] and metrics["failed"] == []
     assert metrics["variants"]["human"]["giou"] == 100.0
+    # more (or fewer) samples or variants into the same folder: the results so far are kept
+    more = ReplayOptions(out=out, run={"source": "test", "limit": 3, "instruction": "human"},
+                         model={"kind": "stub", "mode": "generate"}, progress=False)
+    transport.requests = []
+    assert replay_items(items[:1], transport, more)["variants"]["human"]["n"] == 1 and transport.requests == []
     # another model into the same folder is refused rather than mixed
     other = ReplayOptions(out=out, run={"source": "test"}, model={"kind": "lisa", "mode": "generate"})
     with pytest.raises(ValueError, match="pass a new --out folder, or delete this one to start over"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
@@ -109,10 +110,15 @@ def ask(call: Callable[[], NodeAnswer], failure: Callable[[], Optional[str]],
     return None, retries + 1, f"no answer after {retries + 1} tries: {reasons[-1]}"
 
 
+# Settings a rerun may change: its results are kept per sample and variant, and the report
+# covers the samples the rerun asks for.
+RERUN_MAY_CHANGE = ("limit", "instruction")
+
+
 def _prepare(options: ReplayOptions) -> None:
     options.out.mkdir(parents=True, exist_ok=True)
     config = {**options.run, "model": options.model}
-    check_run_config(options.out, config,
+    check_run_config(options.out, {k: v for k, v in config.items() if k not in RERUN_MAY_CHANGE},
                      fix="pass a new --out folder, or delete this one to start over")
     write_run_config(options.out, config)
 
@@ -419,11 +425,8 @@ class RecordingReplay:
     def _write_output_bag(self, bags, annotations, records: Dict[str, dict]) -> dict:
         """Inputs (read again from the recordings) and each frame's result, as one MCAP recording."""
         path = self.options.out / OUTPUT_BAG_DIR
-        if path.exists():  # written by an earlier, complete run (the results are final)
-            return {"path": str(path), "written": False}
         partial = path.with_name(path.name + ".partial")
-        if partial.exists():
-            import shutil
+        if partial.exists():  # left by a run killed while writing it
             shutil.rmtree(partial)
         with ReplayBagWriter(partial) as writer:
             for open_bag in bags:
@@ -445,8 +448,10 @@ class RecordingReplay:
         os.replace(partial / f"{partial.name}.mcap", partial / f"{path.name}.mcap")
         metadata = partial / "metadata.yaml"
         metadata.write_text(metadata.read_text().replace(f"{partial.name}.mcap", f"{path.name}.mcap"))
+        if path.exists():  # from an earlier run: this one may have answered more frames
+            shutil.rmtree(path)
         os.replace(partial, path)
-        return {"path": str(path), "written": True, "messages": counts}
+        return {"path": str(path), "messages": counts}
 
 
 @dataclass(frozen=True)
