@@ -21,6 +21,8 @@ SUBCOMMANDS = {
                  "fetch LISA-7B-v1, CLIP, DINOv2 and InstructPart from the Hugging Face hub (connected machine)"),
     "synth": ("instructpart_ros.datasets.command",
               "write a synthetic RGB-D part-segmentation split in the InstructPart layout"),
+    "replay": ("instructpart_ros.ros.replay_command",
+               "play InstructPart, a task set or a recording through the live perception node; score it"),
 }
 
 

@@ -71,9 +71,19 @@ def test_writes_a_prediction_per_sample_then_scores_them(small_root, tiny_pisa, 
                for record in answers)
     run_config = json.loads((predictions / "run.json").read_text())
     assert (run_config["kind"], run_config["instruction"], run_config["mode"],
-            run_config["dtype"]) == ("pisa", "opa", "generate", "float32")
+            run_config["dtype"]) == ("pisa", "opa", "teacher_forced", "float32")  # the paper's protocol
     for name in ("metrics.json", "metrics.md", "per_class.png", "qualitative.png"):
         assert (out / name).is_file()
+
+
+def test_generate_mode_is_one_flag_away(small_root, tiny_pisa, single_run, tmp_path):
+    out = tmp_path / "out"
+    assert main(eval_args(small_root, out) + ["--limit", "2", "--mode", "generate"] + model_args(tiny_pisa)) == 0
+    assert json.loads((out / "predictions" / "run.json").read_text())["mode"] == "generate"
+    generated = [json.loads(line)["answer"] for line in (out / "answers.jsonl").read_text().splitlines()]
+    forced = [json.loads(line)["answer"] for line in (single_run[0] / "answers.jsonl").read_text().splitlines()]
+    # teacher forcing answers the fixed "[SEG]." for every sample; generation writes its own text
+    assert set(forced) == {"[SEG] ."} and len(generated) == 2 and "[SEG] ." not in generated
 
 
 def test_a_checkpoint_marked_trained_gives_no_warning(small_root, tiny_pisa, tmp_path, capsys):

@@ -1,6 +1,9 @@
-"""Datasets beyond the InstructPart reader: synthetic RGB-D part scenes and depth files.
+"""Datasets beyond the InstructPart reader: synthetic RGB-D part scenes and depth files
+(docs/synthetic_data.md), and what the replay evaluation plays: RGB-D frames on disk,
+table-top task sets (YAML manifests), rosbag2 / ROS 1 recordings (via ``rosbags``) and the
+MCAP it writes back (docs/replay_evaluation.md).
 
-numpy, OpenCV, PIL and PyYAML only: no torch, no rclpy. See docs/synthetic_data.md.
+numpy, OpenCV, PIL, PyYAML and rosbags only: no torch, no rclpy.
 """
 from .rgbd_files import CameraCalibration, depth_path, read_camera_info, read_depth
 from .synthetic_instructions import PART_SEMANTICS, PartAnnotation

@@ -15,11 +15,12 @@ from __future__ import annotations
 import pathlib
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import yaml
 
 from ..geometry import Intrinsics
+from .camera_info_fields import read_camera_info_fields
+from .rgbd_images import read_depth_mm
 
 DEPTH_DIR = "depth"
 CAMERA_INFO_FILE = "camera_info.yaml"
@@ -50,12 +51,10 @@ def read_depth(sample) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"sample {sample.id}: no depth image {path}; this split has no depth "
                          f"(only splits written by instructpart synth have {DEPTH_DIR}/)")
-    depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if depth is None or depth.dtype != np.uint16 or depth.ndim != 2:
-        found = "unreadable" if depth is None else f"{depth.dtype} with shape {depth.shape}"
-        raise ValueError(f"sample {sample.id}: depth image {path} is {found}; expected a "
-                         "single-channel 16-bit PNG in millimetres")
-    return depth
+    try:
+        return read_depth_mm(path)
+    except ValueError as error:
+        raise ValueError(f"sample {sample.id}: {error}") from None
 
 
 def camera_info_document(calibration: CameraCalibration, camera_name: str) -> dict:
@@ -92,17 +91,9 @@ def read_camera_info(source) -> CameraCalibration:
     if not path.is_file():
         raise ValueError(f"{path} does not exist: this split has no camera calibration "
                          "(only splits written by instructpart synth have one)")
+    fields = read_camera_info_fields(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path} is not valid YAML: {error}") from error
-    if not isinstance(data, dict) or "image_width" not in data or "image_height" not in data \
-            or not ("p" in data or "k" in data):
-        raise ValueError(f"{path} is not a camera_info YAML: expected image_width, image_height "
-                         "and k or p")
-    matrix = data["p"] if "p" in data else data["k"]
-    try:
-        intrinsics = Intrinsics.from_matrix(matrix)
+        intrinsics = fields.intrinsics()
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
-    return CameraCalibration(int(data["image_width"]), int(data["image_height"]), intrinsics)
+    return CameraCalibration(fields.width, fields.height, intrinsics)

@@ -58,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="auto: cuda when available")
     model.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"),
                        default="auto", help="auto: bfloat16 on cuda, float32 on cpu")
-    model.add_argument("--mode", choices=("generate", "teacher_forced"), default="generate",
-                       help="how the model produces its [SEG] token (default: generate)")
+    model.add_argument("--mode", choices=("generate", "teacher_forced"), default="teacher_forced",
+                       help="how the model produces its [SEG] token (default: teacher_forced, the paper's "
+                            "protocol: LISA's validate(); generate: the robot's, the model writes its answer)")
 
 
 def check_arguments(args: argparse.Namespace) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import pathlib
 import textwrap
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import cv2
@@ -53,7 +54,14 @@ def best_and_worst(ious: Mapping[str, float], count: int) -> tuple[list[str], li
 def overlay(sample: InstructPartSample, predictions_dir: str | pathlib.Path,
             max_side: int = 480) -> np.ndarray:
     """The sample's image (at most ``max_side`` px): prediction tinted, ground truth outlined."""
-    with Image.open(sample.image_path) as image:
+    return overlay_files(sample.image_path, prediction_path(predictions_dir, sample.id), sample.mask_path, max_side)
+
+
+def overlay_files(image_path: str | pathlib.Path, predicted_path: str | pathlib.Path,
+                  truth_path: str | pathlib.Path, max_side: int = 480) -> np.ndarray:
+    """An image (at most ``max_side`` px) with a prediction mask file tinted (when it exists)
+    and a ground-truth mask file outlined."""
+    with Image.open(image_path) as image:
         scale = min(1.0, max_side / max(image.size))
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image.draft("RGB", size)  # JPEG: decode at reduced scale
@@ -62,15 +70,24 @@ def overlay(sample: InstructPartSample, predictions_dir: str | pathlib.Path,
     def small(mask: np.ndarray) -> np.ndarray:
         return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
 
-    path = prediction_path(predictions_dir, sample.id)
-    if path.is_file():
-        predicted = small(read_binary_mask(path)) > 0
+    if pathlib.Path(predicted_path).is_file():
+        predicted = small(read_binary_mask(predicted_path)) > 0
         pixels[predicted] = (1 - OVERLAY_ALPHA) * pixels[predicted] + OVERLAY_ALPHA * PREDICTION_RGB
     pixels = np.ascontiguousarray(pixels.astype(np.uint8))
-    contours, _ = cv2.findContours(small(read_binary_mask(sample.mask_path)),
+    contours, _ = cv2.findContours(small(read_binary_mask(truth_path)),
                                    cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(pixels, contours, -1, tuple(int(c) for c in GROUND_TRUTH_RGB), 2)
     return pixels
+
+
+@dataclass(frozen=True)
+class QualitativeCase:
+    """One panel of a qualitative grid: an image, its prediction and ground-truth mask files."""
+
+    title: str
+    image_path: pathlib.Path
+    prediction_path: pathlib.Path
+    truth_path: pathlib.Path
 
 
 def plot_qualitative(samples: Sequence[InstructPartSample], ious: Mapping[str, float],
@@ -84,27 +101,44 @@ def plot_qualitative(samples: Sequence[InstructPartSample], ious: Mapping[str, f
         raise ValueError(f"count must be at least 1, got {count}")
     by_id = {sample.id: sample for sample in samples}
     best, worst = best_and_worst({sid: ious[sid] for sid in by_id}, count)
-    rows = [(label, ids) for label, ids in (("best", best), ("worst", worst)) if ids]
+
+    def case(label: str, sample_id: str) -> QualitativeCase:
+        sample = by_id[sample_id]
+        return QualitativeCase(case_title(label, sample.object_part, ious[sample_id], sample.instruction(instruction)),
+                               sample.image_path, prediction_path(predictions_dir, sample_id), sample.mask_path)
+
+    plot_cases([(label, [case(label, sid) for sid in ids]) for label, ids in (("best", best), ("worst", worst))],
+               path)
+    return best, worst
+
+
+def case_title(label: str, object_part: str, iou: float, instruction: str) -> str:
+    """``"<label>: <object/part>, IoU <iou>"`` and the instruction, wrapped for a panel."""
+    prompt = textwrap.shorten(instruction, 60, placeholder="…")
+    return f"{label}: {object_part}, IoU {iou:.1f}\n" + "\n".join(textwrap.wrap(prompt, 38))
+
+
+def plot_cases(rows: Sequence[tuple[str, Sequence[QualitativeCase]]], path: str | pathlib.Path) -> None:
+    """A grid with one row per ``(label, cases)`` (empty rows left out): prediction tinted,
+    ground truth outlined, the case's title above each panel."""
+    rows = [(label, cases) for label, cases in rows if cases]
     if not rows:
         raise ValueError("no samples to show in the qualitative grid")
-    columns = max(len(ids) for _, ids in rows)
+    columns = max(len(cases) for _, cases in rows)
     figure = Figure(figsize=(3.2 * columns, 3.4 * len(rows)), layout="constrained")
     grid = np.atleast_2d(figure.subplots(len(rows), columns, squeeze=False))
-    for row, (label, ids) in enumerate(rows):
+    for row, (_, cases) in enumerate(rows):
         for column in range(columns):
             axes = grid[row, column]
             axes.axis("off")
-            if column >= len(ids):
+            if column >= len(cases):
                 continue
-            sample = by_id[ids[column]]
-            axes.imshow(overlay(sample, predictions_dir))
-            prompt = textwrap.shorten(sample.instruction(instruction), 60, placeholder="…")
-            axes.set_title(f"{label}: {sample.object_part}, IoU {ious[sample.id]:.1f}\n"
-                           + "\n".join(textwrap.wrap(prompt, 38)), fontsize=7)
+            case = cases[column]
+            axes.imshow(overlay_files(case.image_path, case.prediction_path, case.truth_path))
+            axes.set_title(case.title, fontsize=7)
     figure.legend(handles=[Patch(facecolor="none", edgecolor=GROUND_TRUTH_RGB / 255,
                                  linewidth=2, label="ground truth (outline)"),
                            Patch(color=PREDICTION_RGB / 255, alpha=OVERLAY_ALPHA,
                                  label="prediction")],
                   loc="outside lower center", ncols=2, fontsize=8)
     figure.savefig(path, dpi=110)
-    return best, worst

@@ -45,8 +45,9 @@ def read_run_config(predictions_dir: str | pathlib.Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def check_run_config(predictions_dir: str | pathlib.Path, config: dict) -> None:
-    """Raise ValueError if ``predictions_dir`` was filled with a different ``config``."""
+def check_run_config(predictions_dir: str | pathlib.Path, config: dict,
+                     fix: str = "pass a new --predictions folder, or delete this one to start over") -> None:
+    """Raise ValueError if ``predictions_dir`` was filled with a different ``config`` (``fix`` says what to do)."""
     recorded = read_run_config(predictions_dir)
     if recorded is None:
         return
@@ -54,17 +55,17 @@ def check_run_config(predictions_dir: str | pathlib.Path, config: dict) -> None:
                if recorded.get(key) != value}
     if changed:
         details = "; ".join(f"{key}: was {old!r}, now {new!r}" for key, (old, new) in changed.items())
-        raise ValueError(f"{predictions_dir} holds predictions from another run ({details}): "
-                         "pass a new --predictions folder, or delete this one to start over")
+        raise ValueError(f"{predictions_dir} holds predictions from another run ({details}): {fix}")
 
 
 def write_run_config(predictions_dir: str | pathlib.Path, config: dict) -> None:
     """Record ``config`` in ``predictions_dir`` (atomically)."""
     path = pathlib.Path(predictions_dir) / RUN_FILE
-    _write_atomically(path, (json.dumps(config, indent=2) + "\n").encode())
+    write_atomically(path, (json.dumps(config, indent=2) + "\n").encode())
 
 
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
+def write_atomically(path: pathlib.Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)
@@ -83,7 +84,7 @@ def write_mask(path: str | pathlib.Path, mask: np.ndarray) -> None:
                                FAST_DECODE_PNG)
     if not ok:
         raise OSError(f"OpenCV could not encode the mask for {path}")
-    _write_atomically(pathlib.Path(path), encoded.tobytes())
+    write_atomically(pathlib.Path(path), encoded.tobytes())
 
 
 def pending_samples(samples: Sequence[InstructPartSample],

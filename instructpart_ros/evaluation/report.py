@@ -13,17 +13,19 @@ _SECTION_TITLES = {
     "per_affordance": ("Per affordance", "Affordance"),
     "per_action": ("Per action", "Action"),
 }
-_SCORE_HEADER = "| N | gIoU | cIoU | P@50 | P@50:95 |"
-_SCORE_RULE = "|---:|---:|---:|---:|---:|"
+SCORE_HEADER = "| N | gIoU | cIoU | P@50 | P@50:95 |"
+SCORE_RULE = "|---:|---:|---:|---:|---:|"
 MAX_LISTED_MISSING = 50
 
 
-def _scores(summary: dict) -> str:
+def score_cells(summary: dict) -> str:
+    """``| N | gIoU | cIoU | P@50 | P@50:95 |`` cells of a summary."""
     return (f"| {summary['n']} | {summary['giou']:.2f} | {summary['ciou']:.2f} "
             f"| {summary['p50']:.2f} | {summary['p50_95']:.2f} |")
 
 
-def _cell(text: str) -> str:
+def markdown_cell(text: str) -> str:
+    """``text`` safe inside a Markdown table cell."""
     return str(text).replace("|", "\\|")
 
 
@@ -40,13 +42,13 @@ def metrics_markdown(metrics: dict) -> str:
         "prediction and ground truth are both empty is 100.",
         "",
         *([f"**WARNING: {run['warning']}**", ""] if run.get("warning") else []),
-        "| Method | Instruction " + _SCORE_HEADER,
-        "|---|---" + _SCORE_RULE,
-        f"| {_cell(run.get('method', '?'))} | {instruction} " + _scores(metrics["overall"]),
+        "| Method | Instruction " + SCORE_HEADER,
+        "|---|---" + SCORE_RULE,
+        f"| {markdown_cell(run.get('method', '?'))} | {instruction} " + score_cells(metrics["overall"]),
     ]
     for section, (title, column) in _SECTION_TITLES.items():
-        lines += ["", f"## {title}", "", f"| {column} " + _SCORE_HEADER, "|---" + _SCORE_RULE]
-        lines += [f"| {_cell(name)} " + _scores(summary)
+        lines += ["", f"## {title}", "", f"| {column} " + SCORE_HEADER, "|---" + SCORE_RULE]
+        lines += [f"| {markdown_cell(name)} " + score_cells(summary)
                   for name, summary in metrics[section].items()]
     lines += ["", "## Part selection (table-top tasks)", ""]
     part_selection = metrics.get("part_selection")
@@ -54,7 +56,7 @@ def metrics_markdown(metrics: dict) -> str:
         lines.append("Not evaluated in this run.")
     else:
         lines += ["| Measure | Value |", "|---|---:|"]
-        lines += [f"| {_cell(key)} | {_cell(value)} |" for key, value in part_selection.items()]
+        lines += [f"| {markdown_cell(key)} | {markdown_cell(value)} |" for key, value in part_selection.items()]
     missing = metrics.get("missing_predictions", [])
     if missing:
         lines += ["", f"## Missing predictions ({len(missing)}, scored as empty)", ""]

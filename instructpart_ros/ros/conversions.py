@@ -4,7 +4,9 @@ cv_bridge and sensor_msgs_py are not available as wheels, so these are small num
 versions of the same conventions (see ``docs/interfaces.md``):
 
 - Images are read row by row with ``step`` and ``is_bigendian``; the result is in the
-  encoding's dtype and channel order, native byte order.
+  encoding's dtype and channel order, native byte order (that reading lives in the
+  ROS-free ``instructpart_ros.datasets.image_messages``, shared with the bag reader, and
+  is re-exported here).
 - Message ``data`` is filled with ``array.array('B').frombytes(...)``: rclpy keeps an
   ``array.array`` as it is, while ``bytes`` or lists are converted (or checked) element
   by element, which costs milliseconds per megabyte.
@@ -19,35 +21,16 @@ from __future__ import annotations
 import array
 import sys
 
-import cv2
 import numpy as np
 from numpy.lib import recfunctions
+from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
+from ..datasets.camera_info_fields import CameraInfoFields
+from ..datasets.image_messages import (  # noqa: F401 - re-exported: the node's conversions in one place
+    COLOR_ENCODINGS, DEPTH_ENCODINGS, IMAGE_ENCODINGS, image_layout, depth_to_numpy, image_to_numpy, image_to_rgb)
 from ..geometry import Intrinsics
-
-# encoding -> (dtype, channels)
-IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
-    "rgb8": (np.dtype(np.uint8), 3),
-    "bgr8": (np.dtype(np.uint8), 3),
-    "rgba8": (np.dtype(np.uint8), 4),
-    "bgra8": (np.dtype(np.uint8), 4),
-    "mono8": (np.dtype(np.uint8), 1),
-    "mono16": (np.dtype(np.uint16), 1),
-    "16UC1": (np.dtype(np.uint16), 1),
-    "32FC1": (np.dtype(np.float32), 1),
-}
-# colour encoding -> OpenCV conversion to RGB (None: already RGB)
-COLOR_ENCODINGS: dict[str, int | None] = {
-    "rgb8": None,
-    "bgr8": cv2.COLOR_BGR2RGB,
-    "rgba8": cv2.COLOR_RGBA2RGB,
-    "bgra8": cv2.COLOR_BGRA2RGB,
-    "mono8": cv2.COLOR_GRAY2RGB,
-}
-# 16-bit depth is millimetres, 32-bit float depth is metres (REP 118).
-DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 
 _NATIVE_BIG_ENDIAN = sys.byteorder == "big"
 _COLOR_FIELD_NAMES = ("rgb", "rgba")
@@ -65,72 +48,13 @@ def _zeroed_message_data(num_bytes: int) -> array.array:
     return array.array("B", [0]) * num_bytes
 
 
-def _image_layout(encoding: str) -> tuple[np.dtype, int]:
-    try:
-        return IMAGE_ENCODINGS[encoding]
-    except KeyError:
-        raise ValueError(
-            f"Image encoding {encoding!r} is not supported: expected one of "
-            f"{', '.join(IMAGE_ENCODINGS)}") from None
-
-
-def image_to_numpy(msg: Image) -> np.ndarray:
-    """Pixels of ``msg`` as (H, W) or (H, W, C) in the encoding's dtype and channel order.
-
-    Rows are read with ``step`` (padding dropped) and ``is_bigendian`` is honoured;
-    the result is in native byte order and is a view of ``msg.data`` when no byte swap
-    is needed.
-    """
-    dtype, channels = _image_layout(msg.encoding)
-    dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
-    row_bytes = msg.width * channels * dtype.itemsize
-    if msg.step < row_bytes:
-        raise ValueError(
-            f"Image step is {msg.step} bytes: expected at least width * channels * "
-            f"bytes per channel = {msg.width} * {channels} * {dtype.itemsize} = "
-            f"{row_bytes} for encoding {msg.encoding!r}")
-    expected = msg.step * msg.height
-    if len(msg.data) != expected:
-        raise ValueError(
-            f"Image data has {len(msg.data)} bytes: expected step * height = "
-            f"{msg.step} * {msg.height} = {expected}")
-    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :row_bytes]
-    shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
-    pixels = rows.view(dtype).reshape(shape)
-    return pixels if dtype.isnative else pixels.astype(dtype.newbyteorder("="))
-
-
-def image_to_rgb(msg: Image) -> np.ndarray:
-    """Colour image as C-contiguous (H, W, 3) uint8 RGB (mono8 replicated to 3 channels)."""
-    if msg.encoding not in COLOR_ENCODINGS:
-        raise ValueError(
-            f"Image encoding {msg.encoding!r} is not a colour encoding: expected one of "
-            f"{', '.join(COLOR_ENCODINGS)}")
-    pixels = image_to_numpy(msg)
-    conversion = COLOR_ENCODINGS[msg.encoding]
-    if conversion is None:
-        return np.ascontiguousarray(pixels)
-    if pixels.size == 0:
-        return np.zeros((msg.height, msg.width, 3), np.uint8)
-    return cv2.cvtColor(pixels, conversion)
-
-
-def depth_to_numpy(msg: Image) -> np.ndarray:
-    """Depth image as (H, W): uint16 millimetres (16UC1, mono16) or float32 metres (32FC1)."""
-    if msg.encoding not in DEPTH_ENCODINGS:
-        raise ValueError(
-            f"Depth image encoding {msg.encoding!r} is not supported: expected one of "
-            f"{', '.join(DEPTH_ENCODINGS)} (16-bit millimetres or 32-bit float metres)")
-    return image_to_numpy(msg)
-
-
 def numpy_to_image(pixels: np.ndarray, encoding: str, header: Header | None = None) -> Image:
     """An Image holding ``pixels`` ((H, W) or (H, W, C) in the encoding's dtype).
 
     Rows are unpadded (``step = W * C * itemsize``); ``is_bigendian`` follows the
     array's byte order, so a big-endian uint16 array stays big-endian on the wire.
     """
-    dtype, channels = _image_layout(encoding)
+    dtype, channels = image_layout(encoding)
     pixels = np.asarray(pixels)
     if channels == 1 and pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
@@ -193,6 +117,18 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> Intrinsics:
         return Intrinsics.from_matrix(matrix).check_image(msg.width, msg.height)
     except ValueError as error:
         raise ValueError(f"CameraInfo {source}: {error}") from None
+
+
+def header_at(stamp_ns: int, frame_id: str) -> Header:
+    """A header stamped ``stamp_ns`` (integer nanoseconds) in ``frame_id``."""
+    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
+
+
+def calibration_to_camera_info(calibration: CameraInfoFields, header: Header | None = None) -> CameraInfo:
+    """A ``CameraInfo`` with ``calibration``'s size, matrices and distortion."""
+    return CameraInfo(header=header or Header(), width=calibration.width, height=calibration.height,
+                      distortion_model=calibration.distortion_model, d=list(calibration.d),
+                      k=list(calibration.k), r=list(calibration.r), p=list(calibration.p))
 
 
 def _cloud_layout(with_color: bool) -> np.dtype:

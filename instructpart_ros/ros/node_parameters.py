@@ -136,7 +136,7 @@ class NodeConfig:
         converted = {}
         for field in fields(cls):
             spec = _SPECS[field.name]
-            converted[field.name] = _convert(spec, values.get(field.name, spec.default))
+            converted[field.name] = convert_parameter(spec, values.get(field.name, spec.default))
         config = cls(**converted)
         config._check_ranges()
         config.part_filter()  # PartFilter checks the depth range and the rest
@@ -185,7 +185,12 @@ def parameter_from_text(name: str, text: str) -> Any:
     """A launch argument's text as the parameter's type (``"0.05"`` -> 0.05, ``"true"`` -> True)."""
     if name not in _SPECS:
         raise ValueError(f"unknown perception node parameter {name!r}: known are {list(PARAMETER_NAMES)}")
-    kind = type(_SPECS[name].default)
+    return value_from_text(_SPECS[name], text)
+
+
+def value_from_text(spec: ParameterSpec, text: str) -> Any:
+    """A launch argument's text as ``spec``'s type; ValueError naming the argument."""
+    name, kind = spec.name, type(spec.default)
     try:
         if kind is bool:
             return {"true": True, "false": False}[text.strip().lower()]
@@ -194,7 +199,8 @@ def parameter_from_text(name: str, text: str) -> Any:
         raise ValueError(f"launch argument {name}:={text!r} must be {_EXPECTED[kind]}") from None
 
 
-def _convert(spec: ParameterSpec, value: Any) -> Any:
+def convert_parameter(spec: ParameterSpec, value: Any) -> Any:
+    """``value`` checked against ``spec`` (type, choices) and converted to its type."""
     kind = type(spec.default)
     if kind is bool:
         ok = isinstance(value, bool)

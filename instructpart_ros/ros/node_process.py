@@ -1,7 +1,6 @@
 """Start and stop a perception node in its own process (demo, benchmark, integration tests)."""
 from __future__ import annotations
 
-import os
 import pathlib
 import signal
 import subprocess
@@ -12,22 +11,15 @@ from typing import Dict, Mapping, Optional
 
 import yaml
 
+from instructpart_ros.package_files import find_share_file
+
 PACKAGE = "instructpart_ros"
 CONFIG_NAME = "perception.yaml"
 
 
 def find_config(name: str = CONFIG_NAME) -> pathlib.Path:
     """The package's ``config/<name>``: from the source tree, else from an installed share directory."""
-    source = pathlib.Path(__file__).resolve().parents[2] / "config" / name
-    if source.is_file():
-        return source
-    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-        installed = pathlib.Path(prefix) / "share" / PACKAGE / "config" / name
-        if prefix and installed.is_file():
-            return installed
-    raise FileNotFoundError(
-        f"config/{name} not found next to the sources nor in AMENT_PREFIX_PATH's share/{PACKAGE}: "
-        "build the package (make setup) and source install/setup.bash")
+    return find_share_file("config", name)
 
 
 def perception_node_command(

@@ -14,11 +14,11 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
+from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
@@ -43,10 +43,12 @@ class Received:
 class PerceptionClient:
     """Publishes to and listens to one perception node (``node_name``, relative topic names)."""
 
-    def __init__(self, name: str = "perception_client", node_name: str = NODE_NAME) -> None:
-        self.node_name = node_name
+    def __init__(self, name: str = "perception_client", node_name: str = NODE_NAME, args: Optional[list] = None,
+                 on_result: Optional[Callable[[PartSegmentation], None]] = None) -> None:
+        """``args``: command-line arguments with ROS arguments (remappings, parameters) for this node;
+        ``on_result``: called with each result instead of keeping them all in ``results``."""
         self.context = Context()
-        rclpy.init(args=[], context=self.context)
+        rclpy.init(args=args or [], context=self.context)
         self.node = Node(name, context=self.context)
         self._condition = threading.Condition()
         self.results: List[Received] = []
@@ -57,11 +59,10 @@ class PerceptionClient:
         self.info_pub = node.create_publisher(CameraInfo, topics.CAMERA_INFO, FRAME_QOS)
         self.instruction_pub = node.create_publisher(String, topics.INSTRUCTION, RESULT_QOS)
         self._result_sub = node.create_subscription(
-            PartSegmentation, topics.PART_SEGMENTATION, self._store(self.results), RESULT_QOS)
+            PartSegmentation, topics.PART_SEGMENTATION, on_result or self._store(self.results), RESULT_QOS)
         node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._store(self.diagnostics), 10)
-        self._get_state = node.create_client(GetState, f"/{node_name}/get_state")
-        self._change_state = node.create_client(ChangeState, f"/{node_name}/change_state")
-        self._set_parameters = node.create_client(SetParameters, f"/{node_name}/set_parameters")
+        self._node_services: list = []
+        self.use_node_name(node_name)
         self.segment_client = node.create_client(SegmentPart, topics.SEGMENT_PART)
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(node)
@@ -81,14 +82,28 @@ class PerceptionClient:
         return callback
 
     # ------------------------------------------------------------------ node state
+    def use_node_name(self, node_name: str) -> None:
+        """Talk to the perception node called ``node_name`` (its lifecycle and parameter services)."""
+        for client in self._node_services:
+            self.node.destroy_client(client)
+        self.node_name = node_name
+        self._get_state = self.node.create_client(GetState, f"/{node_name}/get_state")
+        self._change_state = self.node.create_client(ChangeState, f"/{node_name}/change_state")
+        self._get_parameters = self.node.create_client(GetParameters, f"/{node_name}/get_parameters")
+        self._set_parameters = self.node.create_client(SetParameters, f"/{node_name}/set_parameters")
+        self._node_services = [self._get_state, self._change_state, self._get_parameters, self._set_parameters]
+
     def _call(self, client, request, timeout: float):
+        deadline = time.monotonic() + timeout
         if not client.wait_for_service(timeout_sec=timeout):
             return None
         future = client.call_async(request)
-        deadline = time.monotonic() + timeout
         while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return future.result() if future.done() else None
+            time.sleep(0.002)
+        if not future.done():
+            client.remove_pending_request(future)  # a late answer must not pile up
+            return None
+        return future.result()
 
     def lifecycle_state(self, timeout: float = 2.0) -> Optional[str]:
         """The node's lifecycle state label, or None when its get_state service does not answer."""
@@ -101,6 +116,13 @@ class PerceptionClient:
         response = self._call(self._change_state, ChangeState.Request(transition=Transition(id=transition_id)),
                               timeout)
         return bool(response and response.success)
+
+    def get_parameters(self, names: List[str], timeout: float = 5.0) -> Dict[str, object]:
+        """The node's values of ``names`` (``None`` for a parameter it does not have)."""
+        response = self._call(self._get_parameters, GetParameters.Request(names=list(names)), timeout)
+        if response is None:
+            raise TimeoutError(f"/{self.node_name}/get_parameters did not answer within {timeout:g} s")
+        return {name: parameter_value_to_python(value) for name, value in zip(names, response.values)}
 
     def set_parameters(self, values: Dict[str, object], timeout: float = 5.0) -> List[str]:
         """Set node parameters; returns the failure reasons (empty when all were set)."""

@@ -378,6 +378,7 @@ class PerceptionNode(LifecycleNode):
         A coroutine: the model runs on a thread of its own while the executor keeps serving
         the inputs, and the response is sent once that thread is done.
         """
+        received_at = time.monotonic()
         response.result = empty_result(request.color.header, request.instruction, "")
         if self.lifecycle_state != "active":
             response.message = (f"the node is {self.lifecycle_state} (model {self.model_state}): activate it "
@@ -412,6 +413,7 @@ class PerceptionNode(LifecycleNode):
             response.result.header = color.header
             return self._fail(response)
         response.result = output.result
+        response.result.total_ms = (time.monotonic() - received_at) * 1e3  # request received -> answered
         response.success = bool(output.mask.any())
         response.message = output.result.status
         return response

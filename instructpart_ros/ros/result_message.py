@@ -9,6 +9,7 @@ from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Header
 
+from instructpart_ros.datasets.instruction_forms import parse_part_name
 from instructpart_ros.geometry import PartGeometry
 from instructpart_ros.msg import PartSegmentation
 
@@ -33,11 +34,18 @@ def part_pose(geometry: Optional[PartGeometry]) -> tuple[Pose, Vector3]:
     return Pose(position=position, orientation=Quaternion(x=x, y=y, z=z, w=w)), extent
 
 
+def part_names(instruction: str) -> dict:
+    """``object_name`` and ``part_name`` when the instruction names the part ("handle of the knife"), else empty."""
+    named = parse_part_name(instruction)
+    return {"object_name": named[0], "part_name": named[1]} if named else {}
+
+
 def empty_result(header: Header, instruction: str, status: str) -> PartSegmentation:
     """A result with no mask and no points that says why in ``status``."""
     return PartSegmentation(
         header=header,
         instruction=instruction,
+        **part_names(instruction),
         mask=Image(header=header, encoding="mono8"),
         points=points_to_pointcloud2(NO_POINTS, header),
         status=status,
@@ -60,6 +68,7 @@ def part_result(
     return PartSegmentation(
         header=header,
         instruction=instruction,
+        **part_names(instruction),
         answer=answer,
         score=float(score),
         mask=mask_to_image(mask, header),

@@ -8,16 +8,15 @@ import pathlib
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-import cv2
 import numpy as np
-import yaml
-from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from .conversions import numpy_to_image
+from instructpart_ros.datasets.camera_info_fields import read_camera_info_fields
+from instructpart_ros.datasets.rgbd_images import RgbdImages, load_rgbd_files
 
-CAMERA_INFO_MATRICES = {"k": 9, "r": 9, "p": 12}
+from .conversions import calibration_to_camera_info, header_at, numpy_to_image
+
 KNIFE_DIR = "shapegrasp-knife"
 DEFAULT_DATA = pathlib.Path("..") / "shared" / "data"
 
@@ -34,8 +33,7 @@ class RgbdFrame:
     def messages(self, stamp_ns: int) -> Tuple[Image, Image, CameraInfo]:
         """Colour (rgb8), depth (16UC1) and camera info messages with equal (not shared) headers."""
         def header() -> Header:
-            stamp = Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
-            return Header(stamp=stamp, frame_id=self.frame_id)
+            return header_at(stamp_ns, self.frame_id)
 
         camera_info = CameraInfo()
         for slot in CameraInfo.get_fields_and_field_types():
@@ -45,53 +43,28 @@ class RgbdFrame:
                 camera_info)
 
 
+def images_to_messages(images: RgbdImages) -> Tuple[Image, Optional[Image], Optional[CameraInfo]]:
+    """Colour (rgb8), depth (16UC1 millimetres or 32FC1 metres, at its own stamp) and camera info
+    (at the colour's stamp: static intrinsics) messages; depth and camera info None for a 2D frame."""
+    color = numpy_to_image(images.rgb, "rgb8", header_at(images.stamp_ns, images.frame_id))
+    if not images.has_depth:
+        return color, None, None
+    depth_stamp = images.stamp_ns if images.depth_stamp_ns is None else images.depth_stamp_ns
+    encoding = "16UC1" if images.depth.dtype == np.uint16 else "32FC1"
+    depth = numpy_to_image(images.depth, encoding, header_at(depth_stamp, images.frame_id))
+    return color, depth, calibration_to_camera_info(images.calibration, header_at(images.stamp_ns, images.frame_id))
+
+
 def camera_info_from_yaml(path: pathlib.Path) -> CameraInfo:
     """A ``CameraInfo`` from a camera_info YAML (``image_width``, ``k``, ``p``, ...; ROS or flat lists)."""
-    data = yaml.safe_load(pathlib.Path(path).read_text())
-    if not isinstance(data, dict) or "image_width" not in data or "image_height" not in data:
-        raise ValueError(f"{path}: not a camera_info YAML: expected image_width, image_height, k or p")
-    info = CameraInfo(width=int(data["image_width"]), height=int(data["image_height"]),
-                      distortion_model=str(data.get("distortion_model", "plumb_bob")))
-    for name, size in CAMERA_INFO_MATRICES.items():
-        value = data.get(name, data.get({"k": "camera_matrix", "r": "rectification_matrix",
-                                         "p": "projection_matrix"}[name]))
-        if isinstance(value, dict):  # camera_calibration_parsers layout: {rows, cols, data}
-            value = value.get("data")
-        if value is None:
-            continue
-        if len(value) != size:
-            raise ValueError(f"{path}: {name} has {len(value)} values, expected {size}")
-        setattr(info, name, [float(v) for v in value])
-    distortion = data.get("d", data.get("distortion_coefficients"))
-    if isinstance(distortion, dict):
-        distortion = distortion.get("data")
-    info.d = [float(v) for v in (distortion or [])]
-    return info
+    return calibration_to_camera_info(read_camera_info_fields(path))
 
 
 def load_rgbd_frame(color_png, depth_png, camera_info_yaml, frame_id: Optional[str] = None) -> RgbdFrame:
     """Read a colour PNG (any OpenCV colour file), a uint16 millimetre depth PNG and a camera_info YAML."""
-    bgr = cv2.imread(str(color_png), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot read the colour image {color_png}: expected a PNG/JPEG file")
-    depth = cv2.imread(str(depth_png), cv2.IMREAD_UNCHANGED)
-    if depth is None:
-        raise ValueError(f"cannot read the depth image {depth_png}: expected a 16-bit PNG in millimetres")
-    if depth.dtype != np.uint16 or depth.ndim != 2:
-        raise ValueError(
-            f"depth image {depth_png} is {depth.dtype} with shape {depth.shape}: expected a single-channel "
-            "16-bit PNG in millimetres (0 = no depth)")
-    if depth.shape != bgr.shape[:2]:
-        raise ValueError(
-            f"depth image {depth_png} is {depth.shape[1]}x{depth.shape[0]} but the colour image is "
-            f"{bgr.shape[1]}x{bgr.shape[0]}: the depth must be registered to the colour image")
-    info = camera_info_from_yaml(camera_info_yaml)
-    if (info.width, info.height) != (bgr.shape[1], bgr.shape[0]):
-        raise ValueError(
-            f"{camera_info_yaml} is for {info.width}x{info.height} images but {color_png} is "
-            f"{bgr.shape[1]}x{bgr.shape[0]}")
-    frame = RgbdFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), depth, info)
-    return frame if frame_id is None else RgbdFrame(frame.rgb, frame.depth_mm, info, frame_id)
+    images = load_rgbd_files(color_png, depth_png, camera_info_yaml)
+    info = calibration_to_camera_info(images.calibration)
+    return RgbdFrame(images.rgb, images.depth, info, frame_id or images.frame_id)
 
 
 def find_knife_dir(data=None) -> Optional[pathlib.Path]:
