@@ -15,6 +15,8 @@ import sys
 SUBCOMMANDS = {
     "eval": ("instructpart_ros.evaluation.command",
              "score InstructPart predictions (or run a model first) and write a report"),
+    "grasps": ("instructpart_ros.grasping.command",
+               "filter a grasp planner's candidates to the instructed part (instructpart grasps filter ...)"),
 }
 
 
