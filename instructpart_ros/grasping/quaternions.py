@@ -15,8 +15,11 @@ def rotations_from_quaternions(quaternions) -> np.ndarray:
     if len(quaternions) == 0:
         return np.zeros((0, 3, 3))
     finite = np.isfinite(quaternions).all(axis=1)
-    norms = np.linalg.norm(np.where(finite[:, None], quaternions, 0.0), axis=1)
-    bad = ~finite | (np.abs(norms - 1.0) > UNIT_TOLERANCE)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"candidate {index}: orientation {quaternions[index].tolist()} contains NaN or inf")
+    norms = np.linalg.norm(quaternions, axis=1)
+    bad = np.abs(norms - 1.0) > UNIT_TOLERANCE
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
         raise ValueError(f"candidate {index}: orientation {quaternions[index].tolist()} is not a unit quaternion "

@@ -91,7 +91,7 @@ def check_plain(value, where: str = "value") -> None:
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             for index, item in np.ndenumerate(value):
-                check_plain(item, f"{where}{list(index)}")
+                check_plain(item, f"{where}{list(index)}" if index else where)
         elif value.dtype.kind not in "biuf":
             raise ValueError(f"{where} is an array of {value.dtype}: expected numbers")
     elif isinstance(value, dict):
