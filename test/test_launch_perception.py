@@ -5,11 +5,8 @@ what it builds, so its arguments, parameters, remappings and executable can be c
 with config/perception.yaml, the node's inputs and the colcon install.
 """
 import ast
-import importlib.util
 import os
 import pathlib
-import sys
-import types
 
 import pytest
 import yaml
@@ -17,59 +14,15 @@ import yaml
 from instructpart_ros.ros import topics
 from instructpart_ros.ros.node_parameters import PARAMETER_NAMES
 
+from launch_fakes import declared_arguments, launch_node, load_launch_description
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "perception.launch.py"
 
 
-class Recorded:
-    """Stand-in for a launch action: keeps its arguments."""
-
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-
-
-class LaunchConfiguration:
-    def __init__(self, name):
-        self.name = name
-
-    def perform(self, context):
-        return context.launch_configurations[self.name]
-
-
-def fake_launch_modules():
-    modules = {name: types.ModuleType(name) for name in
-               ("launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions")}
-    modules["launch"].LaunchDescription = type("LaunchDescription", (Recorded,), {})
-    modules["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (Recorded,), {})
-    modules["launch.actions"].OpaqueFunction = type("OpaqueFunction", (Recorded,), {})
-    modules["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
-    modules["launch_ros.actions"].Node = type("Node", (Recorded,), {})
-    return modules
-
-
 @pytest.fixture()
 def launch_description(monkeypatch):
-    for name, module in fake_launch_modules().items():
-        monkeypatch.setitem(sys.modules, name, module)
-    spec = importlib.util.spec_from_file_location("perception_launch", LAUNCH_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.generate_launch_description()
-
-
-def declared_arguments(description):
-    return {action.args[0]: action.kwargs for action in description.args[0]
-            if type(action).__name__ == "DeclareLaunchArgument"}
-
-
-def launch_node(description, **overrides):
-    """Run the launch file's OpaqueFunction with default arguments plus ``overrides``."""
-    configurations = {name: kwargs["default_value"] for name, kwargs in declared_arguments(description).items()}
-    configurations.update(overrides)
-    context = types.SimpleNamespace(launch_configurations=configurations)
-    (opaque,) = [action for action in description.args[0] if type(action).__name__ == "OpaqueFunction"]
-    (node,) = opaque.kwargs["function"](context)
-    return node.kwargs
+    return load_launch_description(monkeypatch, LAUNCH_FILE)
 
 
 def test_the_file_parses():
