@@ -37,7 +37,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("nms_translation", 0.03, "non-maximum suppression: grasps closer than this (m) ..."),
     Setting("nms_rotation", 30.0, "... and rotated less than this (degrees) from a better kept one are dropped"),
     Setting("top_k", 10, "keep at most this many grasps, best first (0 = all that pass)"),
-    Setting("scene_voxel_size", 0.002,
+    Setting("scene_voxel_size", 0.003,
             "G2 counts scene points down-sampled to one per voxel of this size (m), so near pixels do not dominate "
             "(0 = every pixel)"),
     Setting("tcp_offset", DEFAULT_TCP_OFFSET,

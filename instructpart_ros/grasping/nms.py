@@ -23,38 +23,30 @@ def nms_order(centers: np.ndarray, rotations: np.ndarray, scores: np.ndarray, tr
     """Greedy NMS over grasps; returns ``(kept, suppressed, beyond_top_k)`` index arrays.
 
     ``kept`` is best first (ties keep the input order); ``suppressed`` are near-duplicates of
-    a kept grasp; ``beyond_top_k`` the rest once ``top_k`` (> 0) were kept.
+    a kept grasp; ``beyond_top_k`` the rest once ``top_k`` (> 0) were kept. Only kept grasps
+    look for their near-duplicates (one KD-tree query each), so dense candidates cost no
+    pairwise comparison of all of them.
     """
-    order = np.argsort(-scores, kind="stable")
-    count = len(order)
-    neighbours = _near_duplicates(centers, rotations, translation, rotation)
+    count = len(scores)
+    order = np.argsort(-np.asarray(scores), kind="stable")
     removed = np.zeros(count, bool)
-    kept, beyond = [], []
+    kept = []
+    tree = cKDTree(centers) if count and translation > 0.0 else None
     for index in order:
         if removed[index]:
             continue
         if top_k and len(kept) == top_k:
-            beyond.append(index)
-            continue
+            break
         kept.append(index)
-        removed[neighbours[index]] = True
-    suppressed = np.setdiff1d(np.flatnonzero(removed), kept, assume_unique=True)
-    return np.asarray(kept, np.int64), suppressed, np.asarray(beyond, np.int64)
-
-
-def _near_duplicates(centers, rotations, translation: float, rotation: float) -> list:
-    """For each grasp, the others within both thresholds (strictly)."""
-    count = len(centers)
-    if count == 0 or translation <= 0.0:
-        return [np.zeros(0, np.int64)] * count
-    pairs = cKDTree(centers).query_pairs(translation, output_type="ndarray")
-    first, second = pairs[:, 0], pairs[:, 1]
-    close = np.linalg.norm(centers[first] - centers[second], axis=1) < translation
-    close &= rotation_angles(rotations[first], rotations[second]) < rotation
-    first, second = first[close], second[close]
-    sources = np.concatenate([first, second])
-    targets = np.concatenate([second, first])
-    order = np.argsort(sources, kind="stable")
-    bounds = np.searchsorted(sources[order], np.arange(count + 1))
-    targets = targets[order]
-    return [targets[bounds[i]:bounds[i + 1]] for i in range(count)]
+        if tree is None:
+            continue
+        near = np.asarray(tree.query_ball_point(centers[index], translation), dtype=np.int64)
+        near = near[np.linalg.norm(centers[near] - centers[index], axis=1) < translation]
+        same = np.broadcast_to(rotations[index], (len(near), 3, 3))
+        removed[near[rotation_angles(rotations[near], same) < rotation]] = True
+    kept = np.asarray(kept, np.int64)
+    is_kept = np.zeros(count, bool)
+    is_kept[kept] = True
+    suppressed = np.flatnonzero(removed & ~is_kept)
+    beyond = np.flatnonzero(~removed & ~is_kept)
+    return kept, suppressed, beyond

@@ -50,7 +50,15 @@ class PartScene:
 
     @functools.cached_property
     def part_tree(self) -> cKDTree:
-        return cKDTree(self.part_points)
+        # Unbalanced, uncompacted: builds twice as fast, and queries on a part are no slower.
+        return cKDTree(self.part_points, balanced_tree=False, compact_nodes=False)
+
+    def prepare(self, config: FilterConfig) -> "PartScene":
+        """Build the part's KD-tree (G1) and the scene grid (G2) now, once per frame rather than in the
+        first filter call; returns the scene."""
+        _ = self.part_tree
+        self.scene_grid(config.grid_cell_size())
+        return self
 
     def scene_grid(self, cell_size: float) -> SceneGrid:
         """The scene points in a grid of ``cell_size`` cells (built once per size)."""
@@ -86,7 +94,7 @@ def part_scene_from_depth(
     ``part_axes`` and ``part_extent`` to their ``part_geometry``. The scene is every valid
     depth pixel within ``config.scene_reach()`` of the part's bounding box (the only ones a
     box that passes G1 and G3 can hold), one per ``config.scene_voxel_size`` voxel, labelled
-    by ``part_mask``.
+    by ``part_mask``. The part's KD-tree and the scene grid are built here (:meth:`PartScene.prepare`).
     """
     depth = check_depth_image(depth)
     part_mask = check_mask(part_mask, depth.shape)
@@ -99,7 +107,7 @@ def part_scene_from_depth(
         part_axes, part_extent = (geometry.axes, geometry.extent) if geometry is not None else (np.eye(3), [np.nan] * 3)
     major_axis, elongation = major_axis_and_elongation(part_axes, part_extent)
     scene_points, scene_is_part = _scene_near(depth, intrinsics, part_mask, part_points, config, depth_scale)
-    return PartScene(part_points, major_axis, elongation, scene_points, scene_is_part)
+    return PartScene(part_points, major_axis, elongation, scene_points, scene_is_part).prepare(config)
 
 
 def _scene_near(depth, intrinsics: Intrinsics, part_mask, part_points, config: FilterConfig, depth_scale):

@@ -31,7 +31,7 @@ from .frame_sync import FrameSynchronizer
 from .grasp_filter_parameters import GRASP_FILTER_PARAMETERS, POSE_ARRAY_INPUT, GraspFilterNodeConfig
 from .grasp_matching import CandidateMatcher
 from .grasp_messages import grasp_markers
-from .grasp_pipeline import BAD_INPUT_KINDS, UNMATCHED, FilterOutcome, filter_candidates
+from .grasp_pipeline import BAD_INPUT_KINDS, UNMATCHED, FilterOutcome, SceneCache, filter_candidates
 from .node_health import NodeHealth
 from .perception_node import stamp_ns
 
@@ -59,6 +59,7 @@ class GraspFilterNode(Node):
         self._sync = FrameSynchronizer(config.sync_slop, config.sync_queue_size, config.depth_timeout)
         self._matcher = CandidateMatcher(config.sync_slop, config.sync_queue_size)
         self._latest_part = None
+        self._scenes = SceneCache()
         self._filtered_pub = self.create_publisher(GraspCandidates, topics.FILTERED_GRASPS, RESULT_QOS)
         self._markers_pub = self.create_publisher(MarkerArray, topics.GRASP_MARKERS, RESULT_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
@@ -107,7 +108,7 @@ class GraspFilterNode(Node):
     def _run(self, candidates, part, depth, camera_info) -> FilterOutcome:
         """The outcome, or a BadInput (counted and logged) with an empty message in its place."""
         try:
-            outcome = filter_candidates(candidates, part, depth, camera_info, self.config)
+            outcome = filter_candidates(candidates, part, depth, camera_info, self.config, self._scenes)
         except BadInput as bad:
             self._count_bad_input(bad.kind, bad.message)
             empty = GraspCandidates(header=candidates.header, convention=getattr(candidates, "convention", ""))

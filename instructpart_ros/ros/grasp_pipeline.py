@@ -7,6 +7,7 @@ result says why.
 """
 from __future__ import annotations
 
+import collections
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -40,9 +41,26 @@ class FilterOutcome:
     filter_ms: float
 
 
-def filter_candidates(candidates, part, depth, camera_info, config: GraspFilterNodeConfig) -> FilterOutcome:
+class SceneCache:
+    """The prepared scenes of the latest part frames, by message identity: candidate sets matched to
+    one part segmentation (a second planner, the service) share its scene instead of rebuilding it."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._entries: collections.deque = collections.deque(maxlen=size)
+
+    def scene(self, part, depth, camera_info, config: GraspFilterNodeConfig):
+        for entry in self._entries:
+            if entry[0] is part and entry[1] is depth and entry[2] is camera_info:
+                return entry[3]
+        scene = part_scene(part, depth, camera_info, config)
+        self._entries.append((part, depth, camera_info, scene))
+        return scene
+
+
+def filter_candidates(candidates, part, depth, camera_info, config: GraspFilterNodeConfig,
+                      scenes: Optional[SceneCache] = None) -> FilterOutcome:
     """Filter ``candidates`` (GraspCandidates or PoseArray) to ``part`` (PartSegmentation), with the scene
-    from ``depth`` + ``camera_info`` (may be None: a BadInput then says so)."""
+    from ``depth`` + ``camera_info`` (may be None: a BadInput then says so), reused from ``scenes``."""
     started = time.perf_counter()
     settings = config.filter
     try:
@@ -64,7 +82,7 @@ def filter_candidates(candidates, part, depth, camera_info, config: GraspFilterN
     if part.num_points == 0:
         reason = f"no part to grasp: the part segmentation has no 3D points (its status: {part.status or 'empty'})"
         return outcome([], np.zeros(len(grasps)), None, reason)
-    scene = part_scene(part, depth, camera_info, config)
+    scene = (scenes or SceneCache()).scene(part, depth, camera_info, config)
     result = filter_grasps(grasps, scene, settings)
     return outcome(result.kept, result.scores, result, result.reason)
 
