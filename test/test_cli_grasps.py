@@ -9,23 +9,13 @@ import pytest
 
 from instructpart_ros.cli import main
 
-from knife_grasps import EXPECTED, knife_grasps, load_knife, poses
+from knife_grasps import EXPECTED, poses
 
 NAMES = list(EXPECTED)
 
 
-@pytest.fixture(scope="module")
-def knife(knife_dir):
-    return load_knife(knife_dir)
-
-
-@pytest.fixture(scope="module")
-def named(knife):
-    return knife_grasps(knife)
-
-
-def graspgroup(named, scores):
-    rotations, translations, widths = poses([named[name] for name in NAMES], "graspnet")
+def graspgroup(knife_named_grasps, scores):
+    rotations, translations, widths = poses([knife_named_grasps[name] for name in NAMES], "graspnet")
     rows = np.zeros((len(NAMES), 17))
     rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] = scores, widths, 0.02, 0.02
     rows[:, 4:13], rows[:, 13:16], rows[:, 16] = rotations.reshape(-1, 9), translations, -1
@@ -37,8 +27,9 @@ def filter_command(knife_dir, grasps, convention, out, *extra):
             "--part-mask", str(knife_dir / "mask_knife_handle.png"), "--out", str(out), *extra]
 
 
-def test_a_graspgroup_file_gives_kept_npy_report_json_and_grasps_png(tmp_path, knife_dir, knife, named, capsys):
-    rows = graspgroup(named, np.linspace(0.9, 0.4, len(NAMES)))
+def test_a_graspgroup_file_gives_kept_npy_report_json_and_grasps_png(tmp_path, knife_dir, knife_parts,
+                                                                      knife_named_grasps, capsys):
+    rows = graspgroup(knife_named_grasps, np.linspace(0.9, 0.4, len(NAMES)))
     np.save(tmp_path / "grasps.npy", rows)
     assert main(filter_command(knife_dir, tmp_path / "grasps.npy", "graspnet", tmp_path / "out")) == 0
     assert capsys.readouterr().out.startswith("kept 1 of 6 candidates (best: #0, score 0.9")
@@ -54,20 +45,20 @@ def test_a_graspgroup_file_gives_kept_npy_report_json_and_grasps_png(tmp_path, k
     np.testing.assert_array_equal(kept[:, 1:], rows[[0], 1:])
     assert kept[0, 0] == pytest.approx(best["score"])
     picture = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "grasps.png")), cv2.COLOR_BGR2RGB)
-    assert picture.shape == knife.rgb.shape
+    assert picture.shape == knife_parts.rgb.shape
     magenta = np.all(picture == (255, 0, 255), axis=2)  # the best grasp, drawn across the handle
-    handle_rows, handle_cols = np.nonzero(knife.handle)
+    handle_rows, handle_cols = np.nonzero(knife_parts.handle)
     rows_, cols = np.nonzero(magenta)
     assert magenta.sum() > 50
     assert handle_cols.min() < np.median(cols) < handle_cols.max()
     assert handle_rows.min() - 40 < np.median(rows_) < handle_rows.max() + 40
-    changed = (picture != knife.rgb).any(axis=2)
+    changed = (picture != knife_parts.rgb).any(axis=2)
     assert changed.sum() < 20000  # only the part's outline and the one kept grasp are drawn
 
 
 @pytest.mark.parametrize("convention", ["contact_graspnet", "moveit"])
-def test_the_same_grasps_in_other_conventions_get_the_same_report(tmp_path, knife_dir, named, convention):
-    rotations, translations, widths = poses([named[name] for name in NAMES], convention)
+def test_the_same_grasps_in_other_conventions_get_the_same_report(tmp_path, knife_dir, knife_named_grasps, convention):
+    rotations, translations, widths = poses([knife_named_grasps[name] for name in NAMES], convention)
     if convention == "contact_graspnet":
         transforms = np.tile(np.eye(4), (len(NAMES), 1, 1))
         transforms[:, :3, :3], transforms[:, :3, 3] = rotations, translations
@@ -91,8 +82,8 @@ def transforms_of(rotations, translations):
     return transforms
 
 
-def test_nothing_kept_exits_1_and_still_writes_the_report(tmp_path, knife_dir, named, capsys):
-    rows = graspgroup(named, np.full(len(NAMES), 0.5))[1:]  # everything but the handle grasp
+def test_nothing_kept_exits_1_and_still_writes_the_report(tmp_path, knife_dir, knife_named_grasps, capsys):
+    rows = graspgroup(knife_named_grasps, np.full(len(NAMES), 0.5))[1:]  # everything but the handle grasp
     np.save(tmp_path / "grasps.npy", rows)
     assert main(filter_command(knife_dir, tmp_path / "grasps.npy", "graspnet", tmp_path / "out")) == 1
     assert capsys.readouterr().out.startswith("no grasp kept: no grasp on the part: all 5 candidates were rejected")
@@ -100,8 +91,8 @@ def test_nothing_kept_exits_1_and_still_writes_the_report(tmp_path, knife_dir, n
     assert json.loads((tmp_path / "out" / "report.json").read_text())["kept"] == []
 
 
-def test_settings_are_options(tmp_path, knife_dir, named):
-    np.save(tmp_path / "grasps.npy", graspgroup(named, np.full(len(NAMES), 0.5)))
+def test_settings_are_options(tmp_path, knife_dir, knife_named_grasps):
+    np.save(tmp_path / "grasps.npy", graspgroup(knife_named_grasps, np.full(len(NAMES), 0.5)))
     assert main(filter_command(knife_dir, tmp_path / "grasps.npy", "graspnet", tmp_path / "out",
                                "--max-width", "0.12", "--axis-term", "--top-k", "3")) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -114,8 +105,8 @@ def test_settings_are_options(tmp_path, knife_dir, named):
     (lambda rows: rows.__setitem__((3, slice(4, 7)), [2.0, 0.0, 0.0]), "candidate 3: rotation is not orthonormal"),
     (lambda rows: rows.__setitem__((1, 1), 0.0), "candidate 1: width is 0"),
 ])
-def test_bad_candidates_exit_2_naming_the_index(tmp_path, knife_dir, named, capsys, change, message):
-    rows = graspgroup(named, np.full(len(NAMES), 0.5))
+def test_bad_candidates_exit_2_naming_the_index(tmp_path, knife_dir, knife_named_grasps, capsys, change, message):
+    rows = graspgroup(knife_named_grasps, np.full(len(NAMES), 0.5))
     change(rows)
     np.save(tmp_path / "grasps.npy", rows)
     assert main(filter_command(knife_dir, tmp_path / "grasps.npy", "graspnet", tmp_path / "out")) == 2

@@ -100,8 +100,8 @@ def test_contact_graspnet_results_are_read_with_segments_contacts_and_widths(tmp
     assert list(by_segment["pred_grasps_cam"]) == [4.0, 1.0]  # the best grasp's segment first
     np.testing.assert_array_equal(by_segment["scores"][1.0], [0.0, 0.2])
     np.testing.assert_array_equal(by_segment["contact_pts"][4.0], contacts[[5]])
-    np.testing.assert_array_equal(np.concatenate([by_segment["pred_grasps_cam"][4.0], by_segment["pred_grasps_cam"][1.0]]),
-                                  kept)
+    poses_by_segment = by_segment["pred_grasps_cam"]
+    np.testing.assert_array_equal(np.concatenate([poses_by_segment[4.0], poses_by_segment[1.0]]), kept)
     assert ("gripper_openings" in by_segment) is with_openings
 
 

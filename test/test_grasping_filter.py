@@ -13,22 +13,12 @@ from instructpart_ros.grasping import (
 )
 from instructpart_ros.grasping.region_count import SceneGrid, count_in_boxes_naive
 
-from knife_grasps import EXPECTED, PhysicalGrasp, knife_grasps, load_knife, poses, rotated_about
+from knife_grasps import EXPECTED, PhysicalGrasp, poses, rotated_about
 
 
 @pytest.fixture(scope="module")
-def knife(knife_dir):
-    return load_knife(knife_dir)
-
-
-@pytest.fixture(scope="module")
-def handle_scene(knife):
-    return part_scene_from_depth(knife.depth, knife.intrinsics, knife.handle)
-
-
-@pytest.fixture(scope="module")
-def named(knife):
-    return knife_grasps(knife)
+def handle_scene(knife_parts):
+    return part_scene_from_depth(knife_parts.depth, knife_parts.intrinsics, knife_parts.handle)
 
 
 def run(grasp_list, scene, convention="graspnet", scores=None, config=FilterConfig()):
@@ -37,19 +27,19 @@ def run(grasp_list, scene, convention="graspnet", scores=None, config=FilterConf
     return filter_grasps(grasps_from_poses(rotations, translations, widths, scores, convention), scene, config)
 
 
-def test_the_handle_scene_is_the_handle_and_its_surroundings(handle_scene, knife):
-    assert len(handle_scene.part_points) == len(knife.handle_points) > 10000
+def test_the_handle_scene_is_the_handle_and_its_surroundings(handle_scene, knife_parts):
+    assert len(handle_scene.part_points) == len(knife_parts.handle_points) > 10000
     assert handle_scene.elongation > 2.0  # G4 applies to the handle
-    assert abs(handle_scene.major_axis @ knife.major_axis) > 0.999
+    assert abs(handle_scene.major_axis @ knife_parts.major_axis) > 0.999
     assert 0.05 < handle_scene.scene_is_part.mean() < 0.5  # handle points among table and blade points
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
-def test_each_named_grasp_gets_its_gate_in_every_convention(convention, named, handle_scene):
-    result = run(list(named.values()), handle_scene, convention)
-    assert dict(zip(named, result.rejected_by)) == EXPECTED
+def test_each_named_grasp_gets_its_gate_in_every_convention(convention, knife_named_grasps, handle_scene):
+    result = run(list(knife_named_grasps.values()), handle_scene, convention)
+    assert dict(zip(knife_named_grasps, result.rejected_by)) == EXPECTED
     assert result.kept.tolist() == [0]
-    report = {name: entry for name, entry in zip(named, result.report())}
+    report = {name: entry for name, entry in zip(knife_named_grasps, result.report())}
     assert report["across_handle"]["part_share"] > 0.9 and report["across_handle"]["anchor_distance"] < 0.002
     assert report["on_blade"]["anchor_distance"] > 0.05
     assert 0.006 < report["blade_by_handle"]["anchor_distance"] < 0.01 and report["blade_by_handle"]["part_share"] < 0.5
@@ -57,19 +47,20 @@ def test_each_named_grasp_gets_its_gate_in_every_convention(convention, named, h
     assert report["along_handle"]["axis_deviation"] > 85.0
 
 
-def test_one_physical_grasp_gets_one_decision_and_the_same_numbers_whatever_its_convention(named, handle_scene):
-    results = [run(list(named.values()), handle_scene, convention) for convention in CONVENTIONS]
+def test_one_physical_grasp_gets_one_decision_and_the_same_numbers_whatever_its_convention(knife_named_grasps,
+                                                                                          handle_scene):
+    results = [run(list(knife_named_grasps.values()), handle_scene, convention) for convention in CONVENTIONS]
     for other in results[1:]:
         assert other.rejected_by == results[0].rejected_by
         for name in ("scores", "part_share", "part_points", "anchor_distance", "axis_deviation"):
             np.testing.assert_allclose(getattr(other, name), getattr(results[0], name), atol=1e-9, err_msg=name)
 
 
-def test_a_contact_point_is_the_anchor_of_a_contact_graspnet_grasp(named, handle_scene, knife):
-    grasp = named["across_handle"]
+def test_a_contact_point_is_the_anchor_of_a_contact_graspnet_grasp(knife_named_grasps, handle_scene, knife_parts):
+    grasp = knife_named_grasps["across_handle"]
     rotations, translations, widths = poses([grasp, grasp], "contact_graspnet")
-    on_handle = knife.handle_points[np.argmin(np.linalg.norm(knife.handle_points - grasp.center, axis=1))]
-    on_blade = named["on_blade"].center
+    on_handle = knife_parts.handle_points[np.argmin(np.linalg.norm(knife_parts.handle_points - grasp.center, axis=1))]
+    on_blade = knife_named_grasps["on_blade"].center
     grasps = grasps_from_poses(rotations, translations, widths, np.ones(2), "contact_graspnet",
                                np.stack([on_handle, on_blade]))
     result = filter_grasps(grasps, handle_scene)
@@ -77,15 +68,16 @@ def test_a_contact_point_is_the_anchor_of_a_contact_graspnet_grasp(named, handle
     assert result.anchor_distance[0] == 0.0 and result.anchor_distance[1] > 0.05
 
 
-def along_handle(grasp: PhysicalGrasp, knife, offset: float) -> PhysicalGrasp:
+def along_handle(grasp: PhysicalGrasp, knife_parts, offset: float) -> PhysicalGrasp:
     """The same grasp moved ``offset`` metres along the handle, onto its surface there."""
-    target = grasp.center + offset * knife.major_axis
-    surface = knife.handle_points[np.argmin(np.linalg.norm(knife.handle_points[:, :2] - target[:2], axis=1))]
+    target = grasp.center + offset * knife_parts.major_axis
+    handle = knife_parts.handle_points
+    surface = handle[np.argmin(np.linalg.norm(handle[:, :2] - target[:2], axis=1))]
     return PhysicalGrasp(surface, grasp.approach, grasp.closing, grasp.width)
 
 
-def test_scores_are_the_planner_score_times_the_part_share_best_first(named, handle_scene, knife):
-    grasps = [along_handle(named["across_handle"], knife, offset) for offset in (-0.05, 0.0, 0.05)]
+def test_scores_are_the_planner_score_times_the_part_share_best_first(knife_named_grasps, handle_scene, knife_parts):
+    grasps = [along_handle(knife_named_grasps["across_handle"], knife_parts, offset) for offset in (-0.05, 0.0, 0.05)]
     planner = [0.3, 0.9, 0.6]
     result = run(grasps, handle_scene, scores=planner)
     np.testing.assert_allclose(result.scores, np.array(planner) * result.part_share, rtol=1e-12)
@@ -97,15 +89,15 @@ def test_scores_are_the_planner_score_times_the_part_share_best_first(named, han
                                * np.cos(np.radians(with_axis.axis_deviation)), rtol=1e-12)
 
 
-def test_nms_drops_near_duplicates_of_the_best_and_keeps_distinct_grasps(named, handle_scene, knife):
-    base = named["across_handle"]
-    near = along_handle(base, knife, 0.01)
+def test_nms_drops_near_duplicates_of_the_best_and_keeps_distinct_grasps(knife_named_grasps, handle_scene, knife_parts):
+    base = knife_named_grasps["across_handle"]
+    near = along_handle(base, knife_parts, 0.01)
     grasps = [
         near,                                                                              # 0: a near-duplicate
         base,                                                                              # 1: the best
         PhysicalGrasp(base.center, base.approach, rotated_about(base.approach, base.closing, 10.0), base.width),
         PhysicalGrasp(base.center, base.approach, rotated_about(base.approach, base.closing, 45.0), base.width),
-        along_handle(base, knife, 0.045),                                                  # 4: 4.5 cm away
+        along_handle(base, knife_parts, 0.045),                                                  # 4: 4.5 cm away
     ]
     result = run(grasps, handle_scene, scores=[0.8, 0.9, 0.85, 0.7, 0.5])
     assert result.rejected_by == ["nms", None, "nms", None, None]
@@ -116,20 +108,20 @@ def test_nms_drops_near_duplicates_of_the_best_and_keeps_distinct_grasps(named, 
     assert no_nms.kept.tolist() == [1, 2, 0, 3, 4]
 
 
-def test_nothing_on_the_part_gives_an_empty_result_with_the_reason_never_a_fallback(named, handle_scene):
-    off_part = [named[name] for name in ("on_blade", "blade_by_handle", "beside_handle", "too_wide")]
+def test_nothing_on_the_part_gives_an_empty_result_with_the_reason_never_a_fallback(knife_named_grasps, handle_scene):
+    off_part = [knife_named_grasps[name] for name in ("on_blade", "blade_by_handle", "beside_handle", "too_wide")]
     result = run(off_part, handle_scene)
     assert result.kept.tolist() == []
     assert result.reason == (
         "no grasp on the part: all 4 candidates were rejected: 2 by G1_anchor (anchor too far from the part), "
         "1 by G3_width (wider than the gripper opens), 1 by G2_part_share (too little of the part between the jaws)")
-    strict = run([named["across_handle"]], handle_scene, config=FilterConfig(min_part_points=100000))
+    strict = run([knife_named_grasps["across_handle"]], handle_scene, config=FilterConfig(min_part_points=100000))
     assert strict.rejected_by == ["G2_part_share"] and strict.part_points[0] > 50
 
 
-def test_a_part_without_points_rejects_everything_and_says_why(named, knife):
-    empty = part_scene_from_depth(knife.depth, knife.intrinsics, np.zeros_like(knife.handle))
-    result = run([named["across_handle"]], empty)
+def test_a_part_without_points_rejects_everything_and_says_why(knife_named_grasps, knife_parts):
+    empty = part_scene_from_depth(knife_parts.depth, knife_parts.intrinsics, np.zeros_like(knife_parts.handle))
+    result = run([knife_named_grasps["across_handle"]], empty)
     assert result.rejected_by == ["G1_anchor"] and np.isinf(result.anchor_distance[0])
     assert result.reason == "the part has no 3D points, so no grasp can be on it (1 candidates rejected)"
 
@@ -160,12 +152,12 @@ def test_points_on_a_box_face_count_as_inside():
     assert (total.tolist(), part.tolist()) == ([4], [2])
 
 
-def test_the_scene_near_the_part_holds_every_scene_point_a_gate_can_count(knife, handle_scene):
+def test_the_scene_near_the_part_holds_every_scene_point_a_gate_can_count(knife_parts, handle_scene):
     config = FilterConfig()
-    everything, pixels = backproject(knife.depth, knife.intrinsics, return_pixels=True)
+    everything, pixels = backproject(knife_parts.depth, knife_parts.intrinsics, return_pixels=True)
     keep = voxel_first_indices(everything, config.scene_voxel_size)
     full = PartScene(handle_scene.part_points, handle_scene.major_axis, handle_scene.elongation,
-                     everything[keep], knife.handle.reshape(-1)[pixels[keep]])
+                     everything[keep], knife_parts.handle.reshape(-1)[pixels[keep]])
     # Boxes as far out as G1 and G3 allow: centres up to the reach's anchor distance plus half the widest grasp.
     rng = np.random.default_rng(4)
     centres = handle_scene.part_points[rng.integers(0, len(handle_scene.part_points), 400)].astype(float)

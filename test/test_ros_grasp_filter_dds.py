@@ -25,7 +25,7 @@ from instructpart_ros.ros.perception_node import stamp_ns
 from instructpart_ros.ros.rgbd_frame import knife_frame
 from instructpart_ros.srv import FilterGrasps
 
-from knife_grasps import knife_grasps, load_knife, poses, rotated_about
+from knife_grasps import knife_grasps, poses, rotated_about
 
 INSTRUCTION = "If I want to cut the bread, which part of the knife should I hold?"
 HANDLE_MASK_STUB = """
@@ -53,18 +53,15 @@ KEPT = ["handle_end", "handle_tilted", "across_handle"]
 
 
 @pytest.fixture(scope="module")
-def knife(knife_dir):
-    return load_knife(knife_dir)
-
-
-@pytest.fixture(scope="module")
-def grasps(knife):
-    named = knife_grasps(knife)
+def grasps(knife_parts):
+    named = knife_grasps(knife_parts)  # a copy of its own: three more grasps join it
     base = named["across_handle"]
-    shifted = base.center - 0.05 * knife.major_axis
-    end = knife.handle_points[np.argmin(np.linalg.norm(knife.handle_points[:, :2] - shifted[:2], axis=1))]
+    shifted = base.center - 0.05 * knife_parts.major_axis
+    handle = knife_parts.handle_points
+    end = handle[np.argmin(np.linalg.norm(handle[:, :2] - shifted[:2], axis=1))]
     named["handle_end"] = type(base)(end, base.approach, base.closing, base.width)
-    named["near_duplicate"] = type(base)(base.center + 0.003 * knife.major_axis, base.approach, base.closing, 0.035)
+    named["near_duplicate"] = type(base)(base.center + 0.003 * knife_parts.major_axis, base.approach, base.closing,
+                                         0.035)
     named["handle_tilted"] = type(base)(base.center, base.approach, rotated_about(base.approach, base.closing, 45.0),
                                         base.width)
     return named
@@ -99,16 +96,27 @@ def pipeline(knife_dir, tmp_path_factory):
             client.segmaps = client.listen(Image, topics.PART_SEGMAP)
             client.candidates_pub = client.node.create_publisher(GraspCandidates, topics.GRASP_CANDIDATES, RESULT_QOS)
             client.filter_service = client.node.create_client(FilterGrasps, topics.FILTER_GRASPS)
-            wait_until(lambda: client.lifecycle_state() == "active", 90, perception, "the perception node to activate")
-            wait_until(lambda: _connected(client), 30, grasp_filter, "the grasp filter node's topics to connect")
+            wait_until(lambda: client.lifecycle_state() == "active", 150, perception,
+                       "the perception node to activate")
+            wait_until(lambda: _connected(client), 60, grasp_filter, "the grasp filter node's topics to connect")
+            # Frames through the whole chain until the grasp filter node has a perception result: the two
+            # node processes discover each other on their own, and a result published before that is lost.
+            def chain_ready():
+                segment_knife(client, knife_dir, time.time_ns())
+                time.sleep(0.5)
+                return int(grasp_filter_diagnostics(client).get("parts_received", 0)) >= 1
+
+            wait_until(chain_ready, 120, grasp_filter, "the grasp filter node to receive a part segmentation")
             yield client, perception, grasp_filter
             assert perception.alive(), perception.log_text()
             assert grasp_filter.alive(), grasp_filter.log_text()
 
 
 def _connected(client):
-    return client.connected() and client.candidates_pub.get_subscription_count() > 0 and \
-        client.node.count_publishers(topics.FILTERED_GRASPS) > 0
+    """Both nodes take this process's frames (two subscribers each) and the grasp filter node its candidates."""
+    return (client.connected() and client.depth_pub.get_subscription_count() >= 2
+            and client.info_pub.get_subscription_count() >= 2 and client.candidates_pub.get_subscription_count() > 0
+            and client.node.count_publishers(topics.FILTERED_GRASPS) > 0)
 
 
 def filtered_for(client, stamp, node, timeout=60):
@@ -132,7 +140,7 @@ def grasp_filter_diagnostics(client):
     return {}
 
 
-def test_the_filtered_message_holds_exactly_the_handle_grasps_best_first(pipeline, knife_dir, knife, grasps):
+def test_the_filtered_message_holds_exactly_the_handle_grasps_best_first(pipeline, knife_dir, knife_parts, grasps):
     client, _, grasp_filter = pipeline
     stamp = time.time_ns()
     part = segment_knife(client, knife_dir, stamp)
@@ -158,7 +166,7 @@ def test_the_filtered_message_holds_exactly_the_handle_grasps_best_first(pipelin
     segmap = wait_until(lambda: next((item.msg for item in client.segmaps if stamp_ns(item.msg.header) == stamp), None),
                         10, what="part_segmap")
     assert segmap.encoding == "mono16" and (segmap.width, segmap.height) == (1280, 800)
-    np.testing.assert_array_equal(image_to_numpy(segmap), knife.handle.astype(np.uint16))
+    np.testing.assert_array_equal(image_to_numpy(segmap), knife_parts.handle.astype(np.uint16))
 
 
 def test_candidates_that_arrive_before_their_part_wait_for_it(pipeline, knife_dir, grasps):

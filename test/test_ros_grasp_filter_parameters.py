@@ -42,3 +42,11 @@ def test_bad_values_are_named_with_the_fix(values, message):
     with pytest.raises(ValueError) as error:
         GraspFilterNodeConfig.from_values(values)
     assert str(error.value).startswith(message)
+
+
+def test_a_bad_parameter_stops_the_node_with_the_reason(ros_domain):
+    from instructpart_ros.ros.node_process import NodeProcess
+
+    with NodeProcess({"max_width": -0.08}, module="grasp_filter_node", config_name="grasp_filter.yaml") as node:
+        assert node.process.wait(60) == 2
+        assert "bad parameter: parameter max_width=-0.08 must be > 0" in node.log_text()

@@ -18,37 +18,28 @@ from instructpart_ros.ros.grasp_pipeline import filter_candidates
 from instructpart_ros.ros.result_message import part_result
 from instructpart_ros.ros.rgbd_frame import camera_info_from_yaml
 
-from knife_grasps import EXPECTED, knife_grasps, load_knife, poses
+from knife_grasps import EXPECTED, poses
 
 FRAME = "camera_color_optical_frame"
 NAMES = list(EXPECTED)
 
 
 @pytest.fixture(scope="module")
-def knife(knife_dir):
-    return load_knife(knife_dir)
-
-
-@pytest.fixture(scope="module")
-def named(knife):
-    return knife_grasps(knife)
-
-
-@pytest.fixture(scope="module")
-def frame_messages(knife, knife_dir):
+def frame_messages(knife_parts, knife_dir):
     """A part segmentation of the handle as the perception node builds it, the depth and the camera info."""
     header = Header(frame_id=FRAME)
     header.stamp.sec = 42
-    part = extract_part_points(knife.depth, knife.intrinsics, knife.handle)
+    part = extract_part_points(knife_parts.depth, knife_parts.intrinsics, knife_parts.handle)
     geometry = part_geometry(part.points)
-    segmentation = part_result(header, "cut the bread", "[SEG]", 0.9, knife.handle, part.points, None, geometry, "ok")
+    segmentation = part_result(header, "cut the bread", "[SEG]", 0.9, knife_parts.handle, part.points, None, geometry,
+                               "ok")
     info = camera_info_from_yaml(knife_dir / "camera_info.yaml")
     info.header = header
-    return segmentation, numpy_to_image(knife.depth, "16UC1", header), info
+    return segmentation, numpy_to_image(knife_parts.depth, "16UC1", header), info
 
 
-def candidates_message(named, names, convention, scores=None, frame=FRAME):
-    rotations, translations, widths = poses([named[name] for name in names], convention)
+def candidates_message(knife_named_grasps, names, convention, scores=None, frame=FRAME):
+    rotations, translations, widths = poses([knife_named_grasps[name] for name in names], convention)
     quaternions = Rotation.from_matrix(rotations).as_quat()
     msg = GraspCandidates(header=Header(frame_id=frame), convention=convention, widths=widths.tolist(),
                           scores=list(scores) if scores is not None else [0.5] * len(names))
@@ -64,8 +55,8 @@ CONFIG = GraspFilterNodeConfig.from_values({})
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
-def test_the_handle_grasp_comes_out_as_received_with_its_new_score(named, frame_messages, convention):
-    msg = candidates_message(named, NAMES, convention, scores=[0.7, 0.9, 0.9, 0.9, 0.9, 0.9])
+def test_the_handle_grasp_comes_out_as_received_with_its_new_score(knife_named_grasps, frame_messages, convention):
+    msg = candidates_message(knife_named_grasps, NAMES, convention, scores=[0.7, 0.9, 0.9, 0.9, 0.9, 0.9])
     outcome = filter_candidates(msg, *frame_messages, CONFIG)
     assert dict(zip(NAMES, outcome.result.rejected_by)) == EXPECTED
     out = outcome.message
@@ -76,8 +67,8 @@ def test_the_handle_grasp_comes_out_as_received_with_its_new_score(named, frame_
     assert outcome.reason == "" and outcome.filter_ms > 0
 
 
-def test_a_pose_array_uses_the_convention_parameter_and_the_default_width(named, frame_messages):
-    graspnet = candidates_message(named, ["across_handle", "on_blade"], "moveit")
+def test_a_pose_array_uses_the_convention_parameter_and_the_default_width(knife_named_grasps, frame_messages):
+    graspnet = candidates_message(knife_named_grasps, ["across_handle", "on_blade"], "moveit")
     pose_array = PoseArray(header=graspnet.header, poses=graspnet.poses)
     config = GraspFilterNodeConfig.from_values({"input_type": "pose_array", "convention": "moveit",
                                                 "default_width": 0.05})
@@ -88,8 +79,8 @@ def test_a_pose_array_uses_the_convention_parameter_and_the_default_width(named,
     assert filter_candidates(pose_array, *frame_messages, wrong).result.rejected_by[0] is not None
 
 
-def bad(named, change):
-    msg = candidates_message(named, NAMES, "graspnet")
+def bad(knife_named_grasps, change):
+    msg = candidates_message(knife_named_grasps, NAMES, "graspnet")
     change(msg)
     return msg
 
@@ -113,37 +104,37 @@ def bad(named, change):
      "grasp candidates are in frame 'base_link' but the part is in 'camera_color_optical_frame': publish them in "
      "'camera_color_optical_frame'"),
 ])
-def test_bad_candidates_are_bad_input_naming_the_candidate(named, frame_messages, change, kind, message):
+def test_bad_candidates_are_bad_input_naming_the_candidate(knife_named_grasps, frame_messages, change, kind, message):
     with pytest.raises(BadInput) as error:
-        filter_candidates(bad(named, change), *frame_messages, CONFIG)
+        filter_candidates(bad(knife_named_grasps, change), *frame_messages, CONFIG)
     assert error.value.kind == kind
     assert error.value.message.startswith(message)
 
 
-def test_missing_or_mismatched_depth_is_bad_input(named, frame_messages, knife):
+def test_missing_or_mismatched_depth_is_bad_input(knife_named_grasps, frame_messages, knife_parts):
     part, depth, info = frame_messages
-    msg = candidates_message(named, NAMES, "graspnet")
+    msg = candidates_message(knife_named_grasps, NAMES, "graspnet")
     with pytest.raises(BadInput) as error:
         filter_candidates(msg, part, None, info, CONFIG)
     assert error.value.kind == "depth_image" and error.value.message.startswith(
         "no depth image within sync_slop of the part segmentation's stamp: G2 needs the scene around the part")
-    small = numpy_to_image(knife.depth[:400, :640].copy(), "16UC1", depth.header)
+    small = numpy_to_image(knife_parts.depth[:400, :640].copy(), "16UC1", depth.header)
     with pytest.raises(BadInput) as error:
         filter_candidates(msg, part, small, info, CONFIG)
     assert error.value.message.startswith("depth image is 640x400 but the part mask is 1280x800")
 
 
-def test_a_part_without_points_keeps_nothing_and_says_why(named, frame_messages):
+def test_a_part_without_points_keeps_nothing_and_says_why(knife_named_grasps, frame_messages):
     part, depth, info = frame_messages
     empty = type(part)(header=part.header, mask=part.mask, points=part.points, status="no part found: empty mask")
-    outcome = filter_candidates(candidates_message(named, NAMES, "graspnet"), empty, depth, info, CONFIG)
+    outcome = filter_candidates(candidates_message(knife_named_grasps, NAMES, "graspnet"), empty, depth, info, CONFIG)
     assert outcome.message.poses == [] and outcome.result is None
     assert outcome.reason == ("no part to grasp: the part segmentation has no 3D points (its status: no part found: "
                               "empty mask)")
 
 
-def test_markers_outline_kept_grasps_best_first_and_grey_rejected_ones(named, frame_messages):
-    outcome = filter_candidates(candidates_message(named, NAMES, "graspnet"), *frame_messages, CONFIG)
+def test_markers_outline_kept_grasps_best_first_and_grey_rejected_ones(knife_named_grasps, frame_messages):
+    outcome = filter_candidates(candidates_message(knife_named_grasps, NAMES, "graspnet"), *frame_messages, CONFIG)
     kept = outcome.grasps.take(outcome.result.kept)
     rejected = outcome.grasps.take([1, 2])
     markers = grasp_markers(outcome.message.header, kept, outcome.result.scores[outcome.result.kept], rejected)
