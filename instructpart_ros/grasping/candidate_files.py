@@ -133,7 +133,7 @@ def _read_contact_graspnet(path, entries: dict, default_width: float) -> Candida
                 found = "nothing" if array is None else f"{len(array)}"
                 raise ValueError(f"grasp file {path}: segment {segment!r} has {count} grasps in pred_grasps_cam "
                                  f"but {found} in {key}: every key needs one entry per grasp")
-            parts[key].append(array.reshape(count, -1) if key == "contact_pts" else array.reshape(count, *array.shape[1:]))
+            parts[key].append(array.reshape(count, *array.shape[1:]))
         segment_ids += [segment] * count
     stacked = {key: np.concatenate(arrays) if arrays else np.zeros((0,)) for key, arrays in parts.items()}
     transforms = stacked["pred_grasps_cam"].reshape(-1, 4, 4)
