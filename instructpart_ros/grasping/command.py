@@ -17,6 +17,8 @@ import argparse
 import json
 import pathlib
 
+import numpy as np
+
 from .conventions import CONVENTIONS
 from .filter_config import SETTINGS, FilterConfig
 
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_part_mask(path: pathlib.Path, shape) -> "object":
+def read_part_mask(path: pathlib.Path, shape) -> np.ndarray:
     """The mask PNG as a bool array of ``shape`` (non-zero = part)."""
     import cv2
 

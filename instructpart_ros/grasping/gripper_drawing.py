@@ -6,6 +6,8 @@ back along the approach.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import cv2
 import numpy as np
 
@@ -46,7 +48,7 @@ def score_colors(scores: np.ndarray) -> np.ndarray:
 
 
 def draw_grasps(rgb: np.ndarray, intrinsics, grasps: Grasps, scores: np.ndarray,
-                rejected: Grasps = None) -> np.ndarray:
+                rejected: Optional[Grasps] = None) -> np.ndarray:
     """The colour image with the grasps' outlines projected onto it, coloured by ``scores``; the
     first grasp (the best) thicker and magenta; ``rejected`` ones thin and grey underneath."""
     intrinsics = as_intrinsics(intrinsics)
