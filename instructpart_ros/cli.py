@@ -23,6 +23,8 @@ SUBCOMMANDS = {
               "write a synthetic RGB-D part-segmentation split in the InstructPart layout"),
     "replay": ("instructpart_ros.ros.replay_command",
                "play InstructPart, a task set or a recording through the live perception node; score it"),
+    "grasps": ("instructpart_ros.grasping.command",
+               "filter a grasp planner's candidates to the instructed part (instructpart grasps filter ...)"),
 }
 
 

@@ -78,3 +78,19 @@ def ros_domain(monkeypatch) -> int:
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     return domain
+
+
+@pytest.fixture(scope="session")
+def knife_parts(knife_dir):
+    """The knife frame with its handle and blade masks and points (test/knife_grasps.py)."""
+    from knife_grasps import load_knife
+
+    return load_knife(knife_dir)
+
+
+@pytest.fixture(scope="session")
+def knife_named_grasps(knife_parts):
+    """Grasps placed on the knife by name (across the handle, on the blade, ...; test/knife_grasps.py)."""
+    from knife_grasps import knife_grasps
+
+    return knife_grasps(knife_parts)

@@ -5,71 +5,29 @@ what it builds, so its arguments, parameters, remappings and executable can be c
 with config/perception.yaml, the node's inputs and the colcon install.
 """
 import ast
-import importlib.util
-import os
 import pathlib
-import sys
-import types
 
 import pytest
-import yaml
 
 from instructpart_ros.ros import topics
 from instructpart_ros.ros.node_parameters import PARAMETER_NAMES
 
+from launch_fakes import (
+    check_arguments_against_config,
+    check_default_node,
+    check_installed_executable,
+    launch_node,
+    load_launch_description,
+)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "perception.launch.py"
-
-
-class Recorded:
-    """Stand-in for a launch action: keeps its arguments."""
-
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-
-
-class LaunchConfiguration:
-    def __init__(self, name):
-        self.name = name
-
-    def perform(self, context):
-        return context.launch_configurations[self.name]
-
-
-def fake_launch_modules():
-    modules = {name: types.ModuleType(name) for name in
-               ("launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions")}
-    modules["launch"].LaunchDescription = type("LaunchDescription", (Recorded,), {})
-    modules["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (Recorded,), {})
-    modules["launch.actions"].OpaqueFunction = type("OpaqueFunction", (Recorded,), {})
-    modules["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
-    modules["launch_ros.actions"].Node = type("Node", (Recorded,), {})
-    return modules
+CONFIG = ROOT / "config" / "perception.yaml"
 
 
 @pytest.fixture()
 def launch_description(monkeypatch):
-    for name, module in fake_launch_modules().items():
-        monkeypatch.setitem(sys.modules, name, module)
-    spec = importlib.util.spec_from_file_location("perception_launch", LAUNCH_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.generate_launch_description()
-
-
-def declared_arguments(description):
-    return {action.args[0]: action.kwargs for action in description.args[0]
-            if type(action).__name__ == "DeclareLaunchArgument"}
-
-
-def launch_node(description, **overrides):
-    """Run the launch file's OpaqueFunction with default arguments plus ``overrides``."""
-    configurations = {name: kwargs["default_value"] for name, kwargs in declared_arguments(description).items()}
-    configurations.update(overrides)
-    context = types.SimpleNamespace(launch_configurations=configurations)
-    (opaque,) = [action for action in description.args[0] if type(action).__name__ == "OpaqueFunction"]
-    (node,) = opaque.kwargs["function"](context)
-    return node.kwargs
+    return load_launch_description(monkeypatch, LAUNCH_FILE)
 
 
 def test_the_file_parses():
@@ -77,28 +35,15 @@ def test_the_file_parses():
 
 
 def test_every_argument_is_described_and_maps_to_a_yaml_parameter_or_an_input_and_back(launch_description):
-    arguments = declared_arguments(launch_description)
-    yaml_names = list(yaml.safe_load((ROOT / "config" / "perception.yaml").read_text())["/**"]["ros__parameters"])
-    general = {"config_file", "node_name", "namespace"}
-    parameter_arguments = [name for name in arguments if name not in general | set(topics.INPUT_TOPIC_ARGUMENTS)]
-    assert parameter_arguments == yaml_names == list(PARAMETER_NAMES)
-    assert {arguments[name]["default_value"] for name in parameter_arguments} == {""}  # keep the YAML's value
-    assert all(len(kwargs["description"]) > 15 for kwargs in arguments.values())
+    arguments = check_arguments_against_config(launch_description, CONFIG, PARAMETER_NAMES,
+                                               topics.INPUT_TOPIC_ARGUMENTS)
     inputs = {name: arguments[name]["default_value"] for name in topics.INPUT_TOPIC_ARGUMENTS}
     assert inputs == {"color_topic": "color/image", "depth_topic": "depth/image",
                       "camera_info_topic": "color/camera_info", "instruction_topic": "instruction"}
 
 
 def test_defaults_start_the_installed_executable_with_the_installed_config(launch_description):
-    node = launch_node(launch_description)
-    assert (node["package"], node["executable"], node["name"], node["namespace"]) == (
-        "instructpart_ros", "perception_node", "perception_node", "")
-    config_file, overrides = node["parameters"]
-    assert overrides == {}
-    installed_config = pathlib.Path(config_file)
-    assert installed_config.parts[-3:] == ("instructpart_ros", "config", "perception.yaml")
-    assert installed_config.read_text() == (ROOT / "config" / "perception.yaml").read_text()
-    assert node["remappings"] == [(topic, topic) for topic in topics.INPUT_TOPIC_ARGUMENTS.values()]
+    check_default_node(launch_description, "perception_node", CONFIG, topics.INPUT_TOPIC_ARGUMENTS)
 
 
 def test_arguments_become_typed_parameter_overrides_and_remappings(launch_description):
@@ -117,9 +62,5 @@ def test_a_mistyped_argument_names_itself(launch_description):
     assert str(error.value) == "launch argument sync_slop:='20ms' must be a number"
 
 
-def test_the_named_executable_is_installed_by_the_build(launch_description):
-    from ament_index_python.packages import get_package_prefix
-
-    executable = pathlib.Path(get_package_prefix("instructpart_ros")) / "lib" / "instructpart_ros" / "perception_node"
-    assert executable.is_file() and os.access(executable, os.X_OK)
-    assert "from instructpart_ros.ros.perception_node import main" in executable.read_text()
+def test_the_named_executable_is_installed_by_the_build():
+    check_installed_executable("perception_node")

@@ -43,8 +43,11 @@ def test_only_the_ros_layer_imports_ros():
     assert offenders == {}, f"only instructpart_ros/ros/ may import ROS: {offenders}"
 
 
-def test_geometry_never_imports_torch():
-    offenders = [str(p.relative_to(REPO)) for p in _py_files("geometry") if "torch" in _imports(p)]
+@pytest.mark.parametrize("layer", ["geometry", "grasping"])
+def test_geometry_and_grasping_never_import_torch(layer):
+    files = _py_files(layer)
+    assert files, f"no {layer} modules found"
+    offenders = [str(p.relative_to(REPO)) for p in files if "torch" in _imports(p)]
     assert offenders == []
 
 
@@ -55,6 +58,15 @@ def test_datasets_import_neither_torch_nor_ros():
     offenders = {str(p.relative_to(REPO)): sorted(_imports(p) & ({"torch"} | ROS_IMPORTS))
                  for p in files if _imports(p) & ({"torch"} | ROS_IMPORTS)}
     assert offenders == {}
+
+
+def test_importing_every_grasping_module_loads_no_torch_or_rclpy():
+    modules = sorted(f"instructpart_ros.grasping.{p.stem}" for p in _py_files("grasping") if p.stem != "__init__")
+    code = (f"import sys, {', '.join(modules)}\n"
+            "print(sorted(m for m in ('torch', 'rclpy', 'open3d') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_package_xml_declares_every_ros_dependency_the_code_uses():
@@ -86,7 +98,7 @@ def colcon_install() -> pathlib.Path:
 @pytest.mark.ros
 def test_colcon_install_layout(colcon_install):
     site = colcon_install / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" / "instructpart_ros"
-    for sub in ("msg", "srv", "geometry", "model", "evaluation", "datasets", "training", "download", "ros"):
+    for sub in ("msg", "srv", "geometry", "model", "evaluation", "datasets", "training", "download", "grasping", "ros"):
         assert (site / sub).is_dir(), f"{sub} missing from the install"
     executables = colcon_install / "lib" / "instructpart_ros"
     for node in sorted(p.name for p in (REPO / "scripts").glob("*_node")):

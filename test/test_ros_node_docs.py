@@ -31,7 +31,7 @@ def test_every_topic_and_the_service_is_documented():
     names = re.findall(r"^\| `([\w/]+)` \|", section("Topics and services"), flags=re.MULTILINE)
     expected = [topics.COLOR_IMAGE, topics.DEPTH_IMAGE, topics.CAMERA_INFO, topics.INSTRUCTION,
                 topics.PART_SEGMENTATION, topics.PART_MASK, topics.PART_POINTS, topics.MARKERS, topics.OVERLAY,
-                topics.DIAGNOSTICS, topics.SEGMENT_PART]
+                topics.PART_SEGMAP, topics.DIAGNOSTICS, topics.SEGMENT_PART]
     assert names == expected
 
 

@@ -5,7 +5,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, Optional
+from typing import Callable, Deque, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -47,6 +47,7 @@ class NodeHealth:
     clock: Callable[[], float] = time.monotonic
     counts: Dict[str, int] = field(default_factory=lambda: collections.Counter())
     bad_inputs: Dict[str, int] = field(default_factory=lambda: collections.Counter())
+    kinds: Tuple[str, ...] = BAD_INPUT_KINDS  # the bad input kinds this node counts
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -65,8 +66,8 @@ class NodeHealth:
         The first occurrence of a kind is always logged, then at most one line per
         ``log_period_s`` that says how many were suppressed in between.
         """
-        if kind not in BAD_INPUT_KINDS:
-            raise ValueError(f"unknown bad input kind {kind!r}: use one of {BAD_INPUT_KINDS}")
+        if kind not in self.kinds:
+            raise ValueError(f"unknown bad input kind {kind!r}: use one of {self.kinds}")
         now = self.clock()
         with self._lock:
             self.bad_inputs[kind] += 1
@@ -97,6 +98,6 @@ class NodeHealth:
         """Every counter, bad-input count and latency percentile as one flat dict."""
         with self._lock:
             values = dict(self.counts)
-            values.update({f"bad_input.{kind}": self.bad_inputs[kind] for kind in BAD_INPUT_KINDS})
+            values.update({f"bad_input.{kind}": self.bad_inputs[kind] for kind in self.kinds})
         values.update(self.latency_percentiles())
         return values

@@ -80,6 +80,8 @@ PARAMETERS: Tuple[ParameterSpec, ...] = (
     # Outputs and diagnostics
     ParameterSpec("publish_markers", True, "publish centroid, axes and box on markers"),
     ParameterSpec("publish_overlay", False, "publish the mask drawn over the colour image on debug/overlay"),
+    ParameterSpec("publish_segmap", False,
+                  "publish part_segmap (mono16, 0 background / 1 part): Contact-GraspNet's segmentation input"),
     ParameterSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages"),
     ParameterSpec("bad_input_log_period", 10.0, "bad input is logged once per kind per this many seconds"),
 )
@@ -124,6 +126,7 @@ class NodeConfig:
     pose_min_points: int
     publish_markers: bool
     publish_overlay: bool
+    publish_segmap: bool
     diagnostics_period: float
     bad_input_log_period: float
 
@@ -181,11 +184,16 @@ class NodeConfig:
                 raise ValueError(f"parameter {name}={getattr(self, name)} must be > 0 seconds")
 
 
-def parameter_from_text(name: str, text: str) -> Any:
-    """A launch argument's text as the parameter's type (``"0.05"`` -> 0.05, ``"true"`` -> True)."""
-    if name not in _SPECS:
-        raise ValueError(f"unknown perception node parameter {name!r}: known are {list(PARAMETER_NAMES)}")
-    return value_from_text(_SPECS[name], text)
+def parameter_from_text(name: str, text: str, specs: Tuple[ParameterSpec, ...] = PARAMETERS,
+                        node: str = "perception node") -> Any:
+    """A launch argument's text as the parameter's type (``"0.05"`` -> 0.05, ``"true"`` -> True).
+
+    ``specs`` and ``node`` name another node's parameter table (the grasp filter node's).
+    """
+    by_name = {spec.name: spec for spec in specs}
+    if name not in by_name:
+        raise ValueError(f"unknown {node} parameter {name!r}: known are {list(by_name)}")
+    return value_from_text(by_name[name], text)
 
 
 def value_from_text(spec: ParameterSpec, text: str) -> Any:

@@ -1,4 +1,5 @@
-"""Start and stop a perception node in its own process (demo, benchmark, integration tests)."""
+"""Start and stop a node of the package (the perception node by default) in its own process (demo,
+benchmark, integration tests)."""
 from __future__ import annotations
 
 import pathlib
@@ -26,17 +27,20 @@ def perception_node_command(
     parameters_file: pathlib.Path,
     remappings: Mapping[str, str] = (),
     python_prelude: Optional[str] = None,
+    module: str = "perception_node",
+    config_name: str = CONFIG_NAME,
 ) -> list:
-    """The command line of a perception node with ``--params-file`` and ``-r from:=to`` arguments.
+    """The command line of a node (``instructpart_ros.ros.<module>``, the perception node by default)
+    with its ``config/<config_name>``, ``--params-file`` and ``-r from:=to`` arguments.
 
     ``python_prelude`` is Python run in the node's process before it starts (tests use it
     to slow the model down).
     """
     if python_prelude is None:
-        command = [sys.executable, "-m", f"{PACKAGE}.ros.perception_node"]
+        command = [sys.executable, "-m", f"{PACKAGE}.ros.{module}"]
     else:
-        command = [sys.executable, "-c", f"{python_prelude}\nfrom {PACKAGE}.ros.perception_node import main\nmain()"]
-    command += ["--ros-args", "--params-file", str(find_config()), "--params-file", str(parameters_file)]
+        command = [sys.executable, "-c", f"{python_prelude}\nfrom {PACKAGE}.ros.{module} import main\nmain()"]
+    command += ["--ros-args", "--params-file", str(find_config(config_name)), "--params-file", str(parameters_file)]
     for source, target in dict(remappings).items():
         command += ["-r", f"{source}:={target}"]
     return command
@@ -59,7 +63,8 @@ def tiny_model_parameters(directory: pathlib.Path) -> Dict[str, str]:
 
 
 class NodeProcess:
-    """A perception node subprocess; stop it with SIGINT, then SIGKILL after a timeout."""
+    """A node subprocess (the perception node unless ``module`` names another); stop it with SIGINT,
+    then SIGKILL after a timeout."""
 
     def __init__(
         self,
@@ -68,10 +73,12 @@ class NodeProcess:
         env: Optional[Dict[str, str]] = None,
         log_path: Optional[pathlib.Path] = None,
         python_prelude: Optional[str] = None,
+        module: str = "perception_node",
+        config_name: str = CONFIG_NAME,
     ) -> None:
-        self._workdir = tempfile.TemporaryDirectory(prefix="perception_node_")
+        self._workdir = tempfile.TemporaryDirectory(prefix=f"{module}_")
         parameters_file = write_parameters(parameters, pathlib.Path(self._workdir.name))
-        self.command = perception_node_command(parameters_file, remappings, python_prelude)
+        self.command = perception_node_command(parameters_file, remappings, python_prelude, module, config_name)
         self.log_path = pathlib.Path(log_path or pathlib.Path(self._workdir.name) / "node.log")
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
@@ -128,7 +135,7 @@ def wait_until(condition, timeout: float, node: Optional[NodeProcess] = None, wh
         if value:
             return value
         if node is not None and not node.alive():
-            raise RuntimeError(f"the perception node exited (code {node.process.returncode}) while waiting for "
+            raise RuntimeError(f"the node process exited (code {node.process.returncode}) while waiting for "
                                f"{what}; its log:\n{node.log_text()[-4000:]}")
         time.sleep(period)
     tail = f"; node log:\n{node.log_text()[-4000:]}" if node is not None else ""

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Optional
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
@@ -197,8 +198,10 @@ class PerceptionNode(LifecycleNode):
         self._points_pub = self.create_lifecycle_publisher(PointCloud2, topics.PART_POINTS, output_qos)
         self._markers_pub = self.create_lifecycle_publisher(MarkerArray, topics.MARKERS, output_qos)
         self._overlay_pub = self.create_lifecycle_publisher(Image, topics.OVERLAY, output_qos)
+        self._segmap_pub = self.create_lifecycle_publisher(Image, topics.PART_SEGMAP, output_qos)
         self._interfaces = [
             self._segmentation_pub, self._mask_pub, self._points_pub, self._markers_pub, self._overlay_pub,
+            self._segmap_pub,
             self.create_subscription(Image, topics.COLOR_IMAGE, self._on_color, image_qos),
             self.create_subscription(Image, topics.DEPTH_IMAGE, self._on_depth, image_qos),
             self.create_subscription(CameraInfo, topics.CAMERA_INFO, self._on_camera_info, image_qos),
@@ -353,6 +356,9 @@ class PerceptionNode(LifecycleNode):
             self._markers_pub.publish(part_markers(result.header, output.geometry))
         if self.config.publish_overlay and self._overlay_pub.get_subscription_count():
             self._overlay_pub.publish(numpy_to_image(overlay_mask(output.rgb, output.mask), "rgb8", result.header))
+        if self.config.publish_segmap and self._segmap_pub.get_subscription_count():
+            # Contact-GraspNet's segmap: mono16 segment ids (1 = the part) at the registered depth's size.
+            self._segmap_pub.publish(numpy_to_image(output.mask.astype(np.uint16), "mono16", result.header))
         self.health.count("frames_processed")
         self.health.record_latency("total", result.total_ms)
         self.health.record_latency("model", output.model_ms)
