@@ -72,6 +72,9 @@ class TinySizes:
     decoder_mlp: int = 64
     decoder_layers: int = 2
     prompt_dim: int = OUT_DIM  # the [SEG] prompt, the image embeddings and the mask decoder's width
+    # The untrained LLM answers "[SEG]" (so tests and demos get masks), but its state then barely
+    # depends on the instruction: a model to be trained from scratch starts with LLaMA's own init.
+    steer_to_seg: bool = True
 
     @property
     def fusion(self) -> DinoFusionConfig:
@@ -230,7 +233,8 @@ def write_tiny_lisa(directory: pathlib.Path, vision_tower: pathlib.Path, clip: C
     tokenizer = write_tiny_tokenizer(directory, sizes.vocab_size, corpus)
     llama_config = tiny_llama_config(len(tokenizer), sizes)
     llm = LlamaForCausalLM(llama_config)
-    _steer_to_seg(llm, tokenizer)
+    if sizes.steer_to_seg:
+        _steer_to_seg(llm, tokenizer)
     hidden, clip_hidden = llama_config.hidden_size, clip.config.vision_config.hidden_size
     projector = torch.nn.Linear(clip_hidden, hidden)
     text_fcs = text_hidden_projection(hidden, sizes.prompt_dim)
