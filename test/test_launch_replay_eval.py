@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from instructpart_ros.ros.replay_parameters import REPLAY_PARAMETER_NAMES, replay_values
-from test_launch_perception import Recorded, declared_arguments, fake_launch_modules
+from launch_fakes import Recorded, declared_arguments, fake_launch_modules
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "replay_eval.launch.py"
