@@ -27,7 +27,6 @@ import json
 import pathlib
 import shutil
 import sys
-import time
 
 import numpy as np
 
@@ -74,6 +73,7 @@ def score(data: pathlib.Path, checkpoint: pathlib.Path, towers: dict, out: pathl
     """Every instruction variant of the test split: the paper's metrics and part choice."""
     samples = load_split(data, "test")
     results = {}
+    shutil.rmtree(out, ignore_errors=True)  # `instructpart eval` would resume from old predictions
     for variant in INSTRUCTION_NAMES:
         folder = out / variant
         quietly(["eval", "--dataset", str(data), "--split", "test", "--kind", "pisa", "--checkpoint", str(checkpoint),
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--test-scenes", type=int, default=100)
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe override")
     parser.add_argument("--keep", type=pathlib.Path, help="copy the trained checkpoint and towers here")
+    parser.add_argument("--reuse-run", action="store_true", help="score the run already in --work, do not train")
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args()
 
@@ -106,12 +107,12 @@ def main() -> None:
         if not (data / split).is_dir():
             quietly(["synth", "--out", str(data), "--split", split, "--n", str(scenes), "--seed", str(seed),
                      "--no-progress"])
-    shutil.rmtree(run, ignore_errors=True)
-    started = time.monotonic()
-    overrides = [x for o in args.overrides for x in ("--set", o)]
-    quietly(["train", "--config", str(RECIPE), "--data", str(data), "--out", str(run),
-             "--time-limit", str(args.minutes), "--no-progress", *overrides])
-    train_minutes = (time.monotonic() - started) / 60
+    if not args.reuse_run:
+        shutil.rmtree(run, ignore_errors=True)
+        overrides = [x for o in args.overrides for x in ("--set", o)]
+        quietly(["train", "--config", str(RECIPE), "--data", str(data), "--out", str(run),
+                 "--time-limit", str(args.minutes), "--no-progress", *overrides])
+    train_minutes = json.loads((run / "checkpoint" / "provenance.json").read_text())["seconds"] / 60
     provenance = json.loads((run / "checkpoint" / "provenance.json").read_text())
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     batch = provenance["recipe_values"]["run"]["micro_batch"] * provenance["recipe_values"]["run"]["grad_accum"]

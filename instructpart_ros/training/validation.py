@@ -7,7 +7,6 @@ paper's metrics (gIoU, cIoU, P@50, P@50:95).
 """
 from __future__ import annotations
 
-import torch
 import torch.distributed as dist
 
 from instructpart_ros.evaluation.dataset import InstructPartSample, read_rgb
@@ -43,12 +42,3 @@ def validate(model: PartSegmentationModel, loaded: LoadedModel, samples: list[In
     counts = dict(pair for part in gathered for pair in part)
     return summarize([counts[i] for i in sorted(counts)])
 
-
-@torch.no_grad()
-def predicted_masks(model: PartSegmentationModel, loaded: LoadedModel, samples: list[InstructPartSample],
-                    instruction: str) -> list:
-    """Teacher-forced masks of ``samples`` (one process), e.g. for a quick look in tests."""
-    record = LoadedModel(model, loaded.tokenizer, loaded.clip_processor, loaded.use_im_start_end, loaded.source,
-                         loaded.vision_tower, loaded.dinov2)
-    segmenter = PartSegmenter(record)
-    return [segmenter.segment(read_rgb(s), s.instruction(instruction), mode="teacher_forced").mask for s in samples]
