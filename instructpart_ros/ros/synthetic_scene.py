@@ -1,4 +1,5 @@
-"""A synthetic table-top RGB-D frame: a knife seen from above, for a demo without any data files."""
+"""Synthetic RGB-D frames: a knife on a table for a demo without any data files, and `instructpart synth`
+scenes as frames to play to the node."""
 from __future__ import annotations
 
 import cv2
@@ -39,3 +40,17 @@ def synthetic_knife_frame() -> RgbdFrame:
     info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     info.p = [FOCAL, 0.0, cx, 0.0, 0.0, FOCAL, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return RgbdFrame(rgb, depth, info)
+
+
+def synth_scene_frame(scene) -> RgbdFrame:
+    """A ``instructpart synth`` scene (``datasets.synthetic_scenes.SyntheticScene``) as an RGB-D frame."""
+    from instructpart_ros.datasets.camera_info_fields import CameraInfoFields
+
+    from .conversions import calibration_to_camera_info
+
+    k = scene.intrinsics
+    height, width = scene.depth_mm.shape
+    fields = CameraInfoFields(width=width, height=height, k=(k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0),
+                              d=(0.0,) * 5, r=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+                              p=(k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0))
+    return RgbdFrame(scene.rgb, scene.depth_mm, calibration_to_camera_info(fields))
