@@ -112,6 +112,12 @@ def test_colcon_install_layout(colcon_install):
     for name in os.listdir(REPO / "config"):
         if name.endswith(".yaml"):
             assert (share / "config" / name).exists()
+    # the tiny synth-trained model make demo serves without user weights, byte for byte
+    models = REPO / "models"
+    committed = sorted(path.relative_to(models) for path in models.rglob("*") if path.is_file())
+    assert "pisa-tiny-synth/checkpoint/model.safetensors" in map(str, committed)
+    for name in committed:
+        assert (share / "models" / name).read_bytes() == (models / name).read_bytes(), name
 
 
 @pytest.mark.ros
