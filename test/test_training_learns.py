@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from instructpart_ros.cli import main
+from instructpart_ros.datasets.split_subset import write_split_subset
 from instructpart_ros.datasets.synthetic_split import write_split
 from instructpart_ros.evaluation.dataset import load_split
 
@@ -50,23 +51,7 @@ def test_a_short_synthetic_run_clearly_beats_the_untrained_model(tmp_path):
 @pytest.fixture()
 def eight_real_samples(data_root, tmp_path):
     """A split of the first 8 real InstructPart dev samples (links to the full-size files)."""
-    source = data_root / "InstructPart" / "test"
-    samples = load_split(data_root / "InstructPart", "test")[:8]
-    keep = {s.id for s in samples}
-    target = tmp_path / "real" / "test"
-    (target / "images").mkdir(parents=True)
-    (target / "masks").mkdir()
-    entries = []
-    for entry in json.loads((source / "data_test.json").read_text()):
-        stem = pathlib.PurePath(entry["image_path"]).stem
-        parts = [p for p in entry["part_list"]
-                 if f"{stem}-{p['object']}-{p['part']}".replace(" ", "_") in keep]
-        if parts:
-            entries.append({**entry, "part_list": parts})
-    for sample in samples:
-        (target / "images" / sample.image_path.name).symlink_to(sample.image_path)
-        (target / "masks" / sample.mask_path.name).symlink_to(sample.mask_path)
-    (target / "data_test.json").write_text(json.dumps(entries))
+    write_split_subset(data_root / "InstructPart", "test", 8, tmp_path / "real")
     return tmp_path / "real"
 
 
