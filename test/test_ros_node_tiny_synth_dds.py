@@ -66,7 +66,7 @@ def check_on_part(result, scene, part):
     inside = np.mean(scene.parts[part][pixels[:, 1].clip(0, height - 1), pixels[:, 0].clip(0, width - 1)])
     assert inside >= 0.9, (part, inside)
     depth_m = scene.depth_mm[scene.parts[part] & (scene.depth_mm > 0)] / 1000.0
-    assert depth_m.min() - 0.005 <= points[:, 2].min() and points[:, 2].max() <= depth_m.max() + 0.005
+    assert depth_m.min() - 0.01 <= points[:, 2].min() and points[:, 2].max() <= depth_m.max() + 0.01  # mask edge pixels: 1 cm
 
     position = np.array([result.pose.position.x, result.pose.position.y, result.pose.position.z])
     np.testing.assert_allclose(position, points.mean(axis=0), atol=0.01)
