@@ -112,8 +112,8 @@ def main() -> None:
         overrides = [x for o in args.overrides for x in ("--set", o)]
         quietly(["train", "--config", str(RECIPE), "--data", str(data), "--out", str(run),
                  "--time-limit", str(args.minutes), "--no-progress", *overrides])
-    train_minutes = json.loads((run / "checkpoint" / "provenance.json").read_text())["seconds"] / 60
     provenance = json.loads((run / "checkpoint" / "provenance.json").read_text())
+    train_minutes = provenance["seconds"] / 60
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     batch = provenance["recipe_values"]["run"]["micro_batch"] * provenance["recipe_values"]["run"]["grad_accum"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from instructpart_ros.evaluation.dataset import DatasetError, load_split, sample_id, split_dir
+from instructpart_ros.evaluation.dataset import DatasetError, load_split, sample_id, split_dir, split_json_name
 
 
 def write_split_subset(root: str | pathlib.Path, split: str, count: int, out: str | pathlib.Path,
@@ -23,13 +23,12 @@ def write_split_subset(root: str | pathlib.Path, split: str, count: int, out: st
                            f"a subset of {count} is not possible: choose 1 to {len(samples)}")
     keep = {sample.id: sample for sample in samples[:count]}
     source = split_dir(root, split)
-    json_name = "data_train.json" if split.startswith("train") else f"data_{split}.json"
     pathlib.Path(out).mkdir(parents=True, exist_ok=True)
     target = split_dir(out, out_split)
     (target / "images").mkdir(parents=True, exist_ok=True)
     (target / "masks").mkdir(exist_ok=True)
     entries = []
-    for entry in json.loads((source / json_name).read_text()):
+    for entry in json.loads((source / split_json_name(split)).read_text()):
         parts = [part for part in entry["part_list"]
                  if sample_id(entry["image_path"], part["object"], part["part"]) in keep]
         if parts:
@@ -39,6 +38,5 @@ def write_split_subset(root: str | pathlib.Path, split: str, count: int, out: st
                                (target / "masks" / sample.mask_path.name, sample.mask_path)):
             link.unlink(missing_ok=True)
             link.symlink_to(original.resolve())
-    out_json = "data_train.json" if out_split.startswith("train") else f"data_{out_split}.json"
-    (target / out_json).write_text(json.dumps(entries, indent=1))
+    (target / split_json_name(out_split)).write_text(json.dumps(entries, indent=1))
     return sorted(keep)

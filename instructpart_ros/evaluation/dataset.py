@@ -97,6 +97,11 @@ def split_dir(root: str | pathlib.Path, split: str) -> pathlib.Path:
                        f"(found on disk: {', '.join(available_splits(root)) or 'none'})")
 
 
+def split_json_name(split: str) -> str:
+    """The annotation file of ``split``: ``data_train.json`` for every training split, else ``data_<split>.json``."""
+    return "data_train.json" if split.startswith("train") else f"data_{split}.json"
+
+
 def available_splits(root: str | pathlib.Path) -> list[str]:
     """Names of the splits present under ``root``."""
     root = pathlib.Path(root)
@@ -118,7 +123,7 @@ def load_split(root: str | pathlib.Path, split: str = "test",
     id and the file.
     """
     folder = split_dir(root, split)
-    json_name = "data_train.json" if split.startswith("train") else f"data_{split}.json"
+    json_name = split_json_name(split)
     json_path = folder / json_name
     if not json_path.is_file():
         subsplits = [name for name in available_splits(root) if _TRAIN_SPLIT.fullmatch(name)]

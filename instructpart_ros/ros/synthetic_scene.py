@@ -51,6 +51,5 @@ def synth_scene_frame(scene) -> RgbdFrame:
     k = scene.intrinsics
     height, width = scene.depth_mm.shape
     fields = CameraInfoFields(width=width, height=height, k=(k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0),
-                              d=(0.0,) * 5, r=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
-                              p=(k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0))
+                              d=(0.0,) * 5, r=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)).with_projection_from_k()
     return RgbdFrame(scene.rgb, scene.depth_mm, calibration_to_camera_info(fields))
