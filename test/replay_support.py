@@ -1,7 +1,8 @@
 """Helpers of the replay tests: a perception node whose model is a stub, and reading reports.
 
-The stub replaces ``instructpart_ros.model`` inside the node's process (``python_prelude``),
-so the node starts without torch in about a second. It answers each instruction with the
+The stub replaces ``instructpart_ros.model`` inside the node's process (``python_prelude``)
+with a package whose ``load_segmenter`` is the stub's and whose submodules are the real ones,
+so the node starts without loading a model in about a second. It answers each instruction with the
 mask the test chose for it: the union of the listed mask files, or nothing. Every answer
 first sleeps for the seconds written in ``delay_file`` (0 when absent), so a test can make
 the model slower than the camera while the node runs.
@@ -57,7 +58,11 @@ class StubSegmenter:
     def release(self):
         pass
 
+# A package like the real one, so the node's imports of its submodules (the prompt's
+# instruction check) load the real code; only load_segmenter is the stub's.
+import importlib.util
 model = types.ModuleType("instructpart_ros.model")
+model.__path__ = list(importlib.util.find_spec("instructpart_ros.model").submodule_search_locations)
 model.load_segmenter = lambda **kwargs: StubSegmenter()
 sys.modules["instructpart_ros.model"] = model
 '''
