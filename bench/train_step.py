@@ -348,6 +348,12 @@ def fine_tune_steps(recipe: Recipe, train_samples: int, gpus: int) -> tuple[Batc
     return layout, layout.steps_per_epoch(train_samples) * recipe.run.epochs
 
 
+def significant(value: float, digits: int = 4) -> float:
+    """``value`` to ``digits`` significant digits: a fast step's few minutes keep their precision, which
+    a fixed number of decimals of an hour would not."""
+    return float(f"{value:.{digits}g}")
+
+
 def fine_tune_cost(samples_per_s: dict[str, float], recipe: Recipe, train_samples: int) -> dict:
     """What ``train_samples`` x the recipe's epochs cost at the measured rate on 1 and 8 GPUs (see the assumption)."""
     cost = {"train_samples": train_samples, "epochs": recipe.run.epochs, "assumption": SCALING_ASSUMPTION, "gpus": {}}
@@ -356,8 +362,8 @@ def fine_tune_cost(samples_per_s: dict[str, float], recipe: Recipe, train_sample
         samples = steps * layout.global_batch  # the trainer drops each epoch's last partial global batch
         cost["gpus"][str(gpus)] = {
             "global_batch": layout.global_batch, "optimizer_steps": steps, "samples_seen": samples,
-            "hours": {variant: round(samples / (rate * gpus) / 3600, 3) for variant, rate in samples_per_s.items()},
-            "gpu_hours": {variant: round(samples / rate / 3600, 3) for variant, rate in samples_per_s.items()}}
+            "hours": {variant: significant(samples / (rate * gpus) / 3600) for variant, rate in samples_per_s.items()},
+            "gpu_hours": {variant: significant(samples / rate / 3600) for variant, rate in samples_per_s.items()}}
     return cost
 
 

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import instructpart_ros.model
@@ -37,6 +38,16 @@ def model_args(paths, kind="pisa"):
 def eval_args(root, out, instruction="opa"):
     return ["eval", "--dataset", str(root), "--out", str(out), "--instruction", instruction,
             "--qualitative", "2"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Every in-process run here on one thread, as each torchrun rank (OMP_NUM_THREADS=1): the same float
+    reduction order, so the untrained model's masks, whose logits sit near zero, agree pixel for pixel."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -263,7 +263,7 @@ def test_skewed_non_pinhole_and_implausible_camera_info_is_refused_on_the_topics
                                                   depth=k_only[1], camera_info=k_only[2]))
     assert response.message == "ok" and response.result.num_points > 0
     wait_until(lambda: bad_input_counts(client)[kinds.CAMERA_INFO] == before[kinds.CAMERA_INFO] + 2 * len(cases),
-               5, process, "diagnostics to count the camera_info errors")
+               20, process, "diagnostics to count the camera_info errors")
     assert bad_input_counts(client)[kinds.GEOMETRY_ERROR] == before[kinds.GEOMETRY_ERROR]
 
 
