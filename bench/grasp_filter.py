@@ -29,7 +29,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from instructpart_ros.geometry import extract_part_points
-from instructpart_ros.geometry.rgbd_files import read_rgbd_dir
+from instructpart_ros.datasets.rgbd_images import read_rgbd_dir
 from instructpart_ros.grasping import FilterConfig, PartScene, filter_grasps, grasps_from_poses, part_scene_from_depth
 from instructpart_ros.grasping.grasp_filter import G1_ANCHOR, G2_PART_SHARE, G3_WIDTH, G4_AXIS, _axis_deviation
 from instructpart_ros.grasping.nms import nms_order
@@ -149,8 +149,8 @@ def main() -> int:
     if not (folder / "color.png").is_file():
         print(f"{folder} not found: pass --data or set INSTRUCTPART_DATA", file=sys.stderr)
         return 2
-    _, depth, calibration = read_rgbd_dir(folder)
-    intrinsics = calibration.intrinsics()
+    frame = read_rgbd_dir(folder)
+    depth, intrinsics = frame.depth, frame.calibration.intrinsics()
     config = FilterConfig()
     handle = cv2.imread(str(folder / "mask_knife_handle.png"), cv2.IMREAD_UNCHANGED) > 0
     masks = {"handle": handle, "large_block": large_part_mask(depth)}

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from instructpart_ros.geometry import extract_part_points, part_geometry
-from instructpart_ros.geometry.rgbd_files import read_rgbd_dir
+from instructpart_ros.datasets.rgbd_images import read_rgbd_dir
 
 CONTACT_GRASPNET_DEPTH = 0.1034
 TCP_OFFSET = 0.1034
@@ -61,8 +61,8 @@ class KnifeFrame:
 
 
 def load_knife(knife_dir: pathlib.Path) -> KnifeFrame:
-    rgb, depth, calibration = read_rgbd_dir(knife_dir)
-    intrinsics = calibration.intrinsics()
+    frame = read_rgbd_dir(knife_dir)
+    rgb, depth, intrinsics = frame.rgb, frame.depth, frame.calibration.intrinsics()
     handle = cv2.imread(str(knife_dir / "mask_knife_handle.png"), cv2.IMREAD_UNCHANGED) > 0
     blade = cv2.imread(str(knife_dir / "mask_knife_blade.png"), cv2.IMREAD_UNCHANGED) > 0
     handle_points = extract_part_points(depth, intrinsics, handle).points.astype(np.float64)

@@ -11,6 +11,8 @@ import numpy as np
 from .camera_info_fields import CameraInfoFields, read_camera_info_fields
 
 DEFAULT_FRAME_ID = "camera_color_optical_frame"
+# A recorded frame as a folder (shared/data/shapegrasp-knife): colour, registered depth, calibration.
+FRAME_FILES = ("color.png", "depth_mm.png", "camera_info.yaml")
 
 
 @dataclass(frozen=True)
@@ -74,3 +76,13 @@ def load_rgbd_files(color_path, depth_path=None, calibration_path=None,
                 f"{calibration_path} is for {calibration.width}x{calibration.height} images but {color_path} "
                 f"is {width}x{height}")
     return RgbdImages(rgb, depth, calibration, frame_id, stamp_ns)
+
+
+def read_rgbd_dir(directory: str | pathlib.Path) -> RgbdImages:
+    """:func:`load_rgbd_files` of a frame folder holding ``color.png``, ``depth_mm.png`` and ``camera_info.yaml``."""
+    directory = pathlib.Path(directory)
+    missing = [name for name in FRAME_FILES if not (directory / name).is_file()]
+    if missing:
+        raise ValueError(f"frame folder {directory} lacks {', '.join(missing)}: expected {', '.join(FRAME_FILES)} "
+                         "(colour, depth in millimetres registered to it, the colour camera's camera_info)")
+    return load_rgbd_files(*(directory / name for name in FRAME_FILES))

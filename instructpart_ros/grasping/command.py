@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import cv2
 
-    from instructpart_ros.geometry.rgbd_files import read_rgbd_dir
+    from instructpart_ros.datasets.rgbd_images import read_rgbd_dir
 
     from .candidate_files import read_candidates, write_kept
     from .grasp_filter import filter_grasps
@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from .part_scene import part_scene_from_depth
 
     config = FilterConfig.from_values({setting.name: getattr(args, setting.name) for setting in SETTINGS})
-    rgb, depth, calibration = read_rgbd_dir(args.frame)
-    intrinsics = calibration.intrinsics()
+    frame = read_rgbd_dir(args.frame)
+    rgb, depth, intrinsics = frame.rgb, frame.depth, frame.calibration.intrinsics()
     mask = read_part_mask(args.part_mask, depth.shape)
     candidates = read_candidates(args.grasps, args.convention, config.default_width)
     grasps = candidates.grasps(config.tcp_offset)
