@@ -1,6 +1,7 @@
 """`instructpart train` end to end on a tiny model: the run folder, a checkpoint the package loads,
 the same weights for any process layout (DDP, FSDP), exact resume after SIGKILL, and guards."""
 import json
+import pathlib
 import os
 import shutil
 import signal
@@ -129,6 +130,20 @@ def test_two_processes_end_with_the_weights_of_one_process_with_accumulation(syn
     assert max_difference(one, weights(tmp_path / "fsdp")) <= 1e-5
 
 
+def processes_writing_to(out):
+    """Pids of live (not zombie) processes whose command line names ``out``."""
+    found = []
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if str(out).encode() in argv and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
 def test_a_run_killed_with_sigkill_resumes_exactly(synth, tmp_path):
     args = ["--max-steps", "6", "--micro-batch", "1", "--grad-accum", "2", "--workers", "1",
             "--set", "run.save_every=2", "--set", "run.val_every=6"]
@@ -145,6 +160,11 @@ def test_a_run_killed_with_sigkill_resumes_exactly(synth, tmp_path):
     assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # its DataLoader worker dies with it (torch's own orphan check leaves it hanging on exit)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and processes_writing_to(killed):
+        time.sleep(0.05)
+    assert processes_writing_to(killed) == []
     step = json.loads(progress.read_text())["step"]
     assert 2 <= step < 6
     assert main(train_args(synth, killed, *args)) == 0

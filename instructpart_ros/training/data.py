@@ -11,9 +11,14 @@ run or another process layout draws the same items.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
+import os
 import pathlib
 import random
+import signal
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -277,10 +282,32 @@ class StepBatches(torch.utils.data.Sampler):
                 yield self.layout.micro_batch_keys(epoch, step, micro)
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_trainer(trainer_pid: int, worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: a worker is SIGKILLed when its trainer dies, however it dies.
+
+    A trainer killed with ``kill -9`` leaves its workers behind otherwise: torch's worker
+    notices the orphaning, but on exit joins its queue's feeder thread, which blocks for ever
+    on the pipe full of prefetched batches (the worker holds the pipe's read end too), so
+    the orphan sleeps on holding its memory. Linux only; elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        LOG.warning("worker %d: prctl(PR_SET_PDEATHSIG) failed (errno %d): it may outlive a killed trainer",
+                       worker_id, ctypes.get_errno())
+    if os.getppid() != trainer_pid:  # the trainer died before the line above took effect
+        os._exit(1)
+
+
 def training_loader(dataset: InstructPartTrainingSet, layout: BatchLayout, steps_per_epoch: int,
                     total_steps: int, start_step: int, num_workers: int) -> torch.utils.data.DataLoader:
     """A DataLoader yielding this rank's micro-batches in step order, from ``start_step`` on."""
     sampler = StepBatches(layout, steps_per_epoch, total_steps, start_step)
     return torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers,
-        persistent_workers=False, prefetch_factor=2 if num_workers else None)
+        persistent_workers=False, prefetch_factor=2 if num_workers else None,
+        worker_init_fn=functools.partial(die_with_trainer, os.getpid()) if num_workers else None)
