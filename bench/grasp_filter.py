@@ -12,6 +12,11 @@ random scores, so most of them reach the expensive gate (G2). Each case times:
   every scene point against the box), in the same run on the first ``--naive`` candidates,
   with the same decisions checked, and extrapolated to all candidates.
 
+The process first sets glibc's allocator as ``grasp_filter_node`` does
+(``allocator.keep_freed_memory``: freed large blocks are kept for the next call instead of
+being page-faulted in again); the same cases then run in a child process with glibc's
+default thresholds, reported side by side as ``filter_ms_default_malloc``.
+
 Target: ``filter_ms`` under 20 ms for 1,000 candidates against the 10k-point part.
 
     INSTRUCTPART_DATA=../shared/data python bench/grasp_filter.py [--out bench/results/grasp_filter.json]
@@ -20,8 +25,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import json
 import pathlib
+import subprocess
 import sys
+import tempfile
 import time
 
 import cv2
@@ -34,6 +42,7 @@ from instructpart_ros.grasping import FilterConfig, PartScene, filter_grasps, gr
 from instructpart_ros.grasping.grasp_filter import G1_ANCHOR, G2_PART_SHARE, G3_WIDTH, G4_AXIS, _axis_deviation
 from instructpart_ros.grasping.nms import nms_order
 from instructpart_ros.grasping.region_count import count_in_boxes_naive
+from instructpart_ros.ros.allocator import keep_freed_memory
 from _common import emit, machine, median_ms
 
 TARGET_MS = 20.0
@@ -138,13 +147,28 @@ def run_case(name, part: PartScene, scene_ms: float, count: int, runs: int, naiv
     }
 
 
+def default_allocator_cases(args) -> list:
+    """The same cases timed in a child process with glibc's default allocator thresholds."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = pathlib.Path(folder) / "default.json"
+        subprocess.run([sys.executable, __file__, "--allocator", "default", "--data", str(args.data),
+                        "--runs", str(args.runs), "--naive", str(args.naive), "--out", str(out)],
+                       check=True, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())["cases"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=pathlib.Path, default=pathlib.Path(os.environ.get("INSTRUCTPART_DATA", "")))
     parser.add_argument("--out", type=pathlib.Path)
     parser.add_argument("--runs", type=int, default=15, help="timed runs per case (median; fewer for 10k candidates)")
     parser.add_argument("--naive", type=int, default=200, help="candidates the naive loop is timed on")
+    parser.add_argument("--allocator", choices=("node", "default"), default="node",
+                        help="node: glibc's thresholds as grasp_filter_node sets them, then the same cases with "
+                             "the default ones in a child process; default: only glibc's default thresholds")
     args = parser.parse_args()
+    if args.allocator == "node":
+        keep_freed_memory()
     folder = args.data / "shapegrasp-knife"
     if not (folder / "color.png").is_file():
         print(f"{folder} not found: pass --data or set INSTRUCTPART_DATA", file=sys.stderr)
@@ -166,11 +190,16 @@ def main() -> int:
         for count in (1000, 10000):
             runs = args.runs if count == 1000 else max(5, args.runs // 3)
             cases.append(run_case(name, part, scene_ms, count, runs, args.naive, config, rng))
+    if args.allocator == "node":
+        for case, default in zip(cases, default_allocator_cases(args)):
+            case["filter_ms_default_malloc"] = default["filter_ms"]
+            case["filter_cpu_ms_default_malloc"] = default["filter_cpu_ms"]
     target = next(case for case in cases if (case["candidates"], case["part"]) == TARGET_CASE)
     emit({
         "benchmark": "grasp_filter",
         "frame": "shapegrasp-knife 1280x800",
-        "settings": {"scene_voxel_size": config.scene_voxel_size, "grid_cell_size": config.grid_cell_size()},
+        "settings": {"scene_voxel_size": config.scene_voxel_size, "grid_cell_size": config.grid_cell_size(),
+                     "allocator": args.allocator},
         "scenes": scenes,
         "cases": cases,
         "target": {"case": "1000 candidates, handle", "filter_ms": target["filter_ms"],

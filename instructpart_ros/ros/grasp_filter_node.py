@@ -26,6 +26,7 @@ from instructpart_ros.msg import GraspCandidates, PartSegmentation
 from instructpart_ros.srv import FilterGrasps
 
 from . import topics
+from .allocator import keep_freed_memory
 from .frame_decoding import BadInput
 from .frame_sync import FrameSynchronizer
 from .grasp_filter_parameters import GRASP_FILTER_PARAMETERS, POSE_ARRAY_INPUT, GraspFilterNodeConfig
@@ -186,6 +187,7 @@ class GraspFilterNode(Node):
 
 def main(args=None) -> None:
     """Entry point of ``ros2 run instructpart_ros grasp_filter_node``."""
+    keep_freed_memory()  # G2's large temporaries are reused, not page-faulted in again each call: allocator.py
     rclpy.init(args=args)
     try:
         node = GraspFilterNode()
