@@ -24,8 +24,8 @@ Target: ``filter_ms`` under 20 ms for 1,000 candidates against the 10k-point par
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import pathlib
 import subprocess
 import sys

@@ -15,7 +15,7 @@ import pathlib
 from typing import Dict, List, Optional
 
 STUB_PRELUDE = '''
-import json, pathlib, sys, time, types
+import importlib.util, json, pathlib, sys, time, types
 import cv2, numpy as np
 
 CHOICES = json.loads({choices!r})   # instruction -> list of mask files (empty: nothing found)
@@ -60,7 +60,6 @@ class StubSegmenter:
 
 # A package like the real one, so the node's imports of its submodules (the prompt's
 # instruction check) load the real code; only load_segmenter is the stub's.
-import importlib.util
 model = types.ModuleType("instructpart_ros.model")
 model.__path__ = list(importlib.util.find_spec("instructpart_ros.model").submodule_search_locations)
 model.load_segmenter = lambda **kwargs: StubSegmenter()

@@ -1,8 +1,8 @@
 """`instructpart train` end to end on a tiny model: the run folder, a checkpoint the package loads,
 the same weights for any process layout (DDP, FSDP), exact resume after SIGKILL, and guards."""
 import json
-import pathlib
 import os
+import pathlib
 import shutil
 import signal
 import subprocess

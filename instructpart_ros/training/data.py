@@ -298,7 +298,7 @@ def die_with_trainer(trainer_pid: int, worker_id: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         LOG.warning("worker %d: prctl(PR_SET_PDEATHSIG) failed (errno %d): it may outlive a killed trainer",
-                       worker_id, ctypes.get_errno())
+                    worker_id, ctypes.get_errno())
     if os.getppid() != trainer_pid:  # the trainer died before the line above took effect
         os._exit(1)
 
